@@ -1,0 +1,40 @@
+# The kit's commands. Each sets up .venv first (uv if present, else pip; same pins).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
+
+.PHONY: demo test lint lab shop requirements clean
+
+demo: $(STAMP)  ## check the demo shop's shoe prices with the capstone flow
+	$(PY) -m flow_code.nike_flow
+
+test: $(STAMP)  ## every test: lint, unit, flows, notebooks
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+lab: $(STAMP)  ## JupyterLab on http://127.0.0.1:8888/lab
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port 8888 notebooks/index.ipynb
+
+shop: $(STAMP)  ## the demo shop in the foreground on http://127.0.0.1:8000
+	$(PY) -m flow_code.demo_shop --port 8000
+
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "the kit needs Python 3.11+"'
+	@if command -v uv >/dev/null 2>&1; then \
+		uv venv --quiet --allow-existing --python $(PYTHON) $(VENV) && \
+		VIRTUAL_ENV=$(VENV) uv pip install --quiet -r requirements.txt; \
+	else \
+		$(PYTHON) -m venv $(VENV) && \
+		$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt; \
+	fi
+	@rm -f $(VENV)/.installed-* && touch $@
+
+requirements:  ## re-pin requirements.txt from requirements.in
+	uv pip compile --quiet --python-version 3.11 requirements.in -o requirements.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,41 @@
+"""`python -m flow_code.nike_flow`, the README's main job, run as a user runs it."""
+
+import os
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+
+from flow_code.demo_shop import CATALOG
+
+MAIN_JOB = [sys.executable, "-m", "flow_code.nike_flow"]
+
+
+def test_cold_main_job_checks_the_demo_shop(tmp_path):
+    """No server running, fresh PREFECT_HOME: Prefect's embedded default, as on a new laptop."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SLACK_"))}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    done = subprocess.run(MAIN_JOB, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = done.stdout.splitlines()
+    assert table[0].split() == ["product", "price", "decision"]
+    rows = {line.split()[0]: line for line in table[1:]}
+    in_stock = [product for product in CATALOG if product.in_stock]
+    assert len(rows) == len(in_stock)
+    for product in in_stock:
+        decision = "Buy the shoes!" if product.price <= 120 else "Don't buy the shoes."
+        assert Decimal(rows[product.slug].split()[1]) == product.price
+        assert decision in rows[product.slug]
+    assert "Failed to send telemetry" not in done.stderr
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_url_that_cannot_be_checked_is_in_the_table_and_exits_1(shop):
+    good = shop.product_urls()[0]
+    missing = f"{shop.url}/t/gone-shoe/XX"
+    done = subprocess.run([*MAIN_JOB, "--budget", "200", good, missing], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Buy the shoes! Good deal!" in done.stdout
+    gone = next(line for line in done.stdout.splitlines() if line.startswith("gone-shoe"))
+    assert "HTTP 404 Not Found" in gone

@@ -1,0 +1,138 @@
+"""The capstone flow against the demo shop, the Slack receiver and the test session's Prefect server."""
+
+import time
+from decimal import Decimal
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.exceptions import ParameterTypeError
+
+from flow_code.demo_shop import CATALOG
+from flow_code.nike_flow import GOOD_DEAL, TOO_EXPENSIVE, PriceCheckFailed, nike_flow, run_price_check
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+CATALOG_PRICES = {product.path: product.price for product in CATALOG}
+
+
+def run(urls, budget, **options):
+    """Run the flow; return its final state as the API has it, and every URL's outcome."""
+    state = nike_flow(urls, budget, return_state=True, retry_delay_seconds=0, **options)
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(state.state_details.flow_run_id)
+    outcome = state.result(raise_on_failure=False)
+    checks = outcome.checks if isinstance(outcome, PriceCheckFailed) else outcome
+    return flow_run, checks
+
+
+def task_runs_of(flow_run):
+    with get_client(sync_client=True) as client:
+        return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
+
+
+def test_prices_decisions_and_slack_messages(shop, receiver):
+    urls = shop.product_urls()
+    flow_run, checks = run(urls, budget=110)
+
+    assert flow_run.state.type.value == "COMPLETED"
+    assert flow_run.name == "shoe-prices-budget-110"
+    assert [check.url for check in checks] == urls  # input order
+    for check in checks:
+        expected = CATALOG_PRICES[check.url.removeprefix(shop.url)]
+        assert check.price == expected
+        assert check.message == (GOOD_DEAL if expected <= 110 else TOO_EXPENSIVE)
+        assert check.error is None
+    texts = receiver.texts()
+    assert len(texts) == len(urls)
+    assert any(text.startswith(GOOD_DEAL) and "revolution-7" in text and "70.00" in text for text in texts)
+    assert any(text.startswith(TOO_EXPENSIVE) and "air-max-270" in text and "160.00" in text for text in texts)
+
+
+def test_flaky_pages_recover_with_retries(shop, receiver):
+    shop.fail_first = 2
+    urls = shop.product_urls()[:3]
+    flow_run, checks = run(urls, budget=120, retries=3)
+    assert flow_run.state.type.value == "COMPLETED"
+    assert all(check.price is not None for check in checks)
+    assert [shop.requests_for(url) for url in urls] == [3, 3, 3]  # two 503s, then the page
+    retried = [run for run in task_runs_of(flow_run) if run.name.startswith("find_nike_price")]
+    assert sorted(run.run_count for run in retried) == [3, 3, 3]
+
+
+def test_a_failing_url_does_not_stop_the_others(shop, receiver):
+    good = shop.product_urls()[:2]
+    missing = f"{shop.url}/t/no-such-shoe/XX-000"
+    sold_out = shop.product_urls(in_stock=False)[0]
+    flow_run, checks = run([good[0], missing, sold_out, good[1]], budget=500, retries=1)
+
+    assert flow_run.state.type.value == "FAILED"
+    assert missing in flow_run.state.message and "HTTP 404" in flow_run.state.message
+    assert sold_out in flow_run.state.message and "sold out" in flow_run.state.message
+    assert "2 of 4 URLs failed" in flow_run.state.message
+    by_url = {check.url: check for check in checks}
+    assert by_url[good[0]].price is not None and by_url[good[1]].message == GOOD_DEAL
+    assert by_url[missing].price is None and "HTTP 404" in by_url[missing].error
+    assert shop.requests_for(missing) == 1  # a 404 is not retried
+    assert len(receiver.texts()) == 2  # the good ones were still notified
+
+
+def test_retries_exhausted_names_the_url(shop, receiver):
+    shop.fail_first = 10
+    url = shop.product_urls()[0]
+    flow_run, checks = run([url], budget=120, retries=2)
+    assert flow_run.state.type.value == "FAILED"
+    assert f"{url}: HTTP 503" in flow_run.state.message
+    assert shop.requests_for(url) == 3
+    assert receiver.texts() == []
+
+
+def test_a_refused_webhook_fails_the_run(shop, receiver):
+    receiver.status = 500
+    urls = shop.product_urls()[:2]
+    flow_run, checks = run(urls, budget=120)
+    assert flow_run.state.type.value == "FAILED"
+    assert "Slack message failed" in flow_run.state.message
+    assert all(check.price is not None for check in checks)  # the prices were still read
+    assert receiver.texts() == []
+
+
+def test_no_webhook_means_notification_skipped(shop, monkeypatch):
+    monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
+    flow_run, checks = run(shop.product_urls()[:1], budget=120, slack_webhook_block="no-such-block")
+    assert flow_run.state.type.value == "COMPLETED"
+    assert checks[0].price is not None
+
+
+def test_invalid_parameters_fail_validation():
+    with pytest.raises(ParameterTypeError) as caught:
+        nike_flow(50, "Shoe")
+    message = str(caught.value)
+    assert "urls" in message and "budget" in message
+
+
+def test_second_run_takes_compare_price_from_the_cache(shop, receiver):
+    urls = shop.product_urls()[:2]
+    budget = 123_457  # inputs no other test uses
+    first, _ = run(urls, budget)
+    second, checks = run(urls, budget)
+    first_states = {run.name: run.state.name for run in task_runs_of(first) if run.name.startswith("compare")}
+    second_states = {run.name: run.state.name for run in task_runs_of(second) if run.name.startswith("compare")}
+    assert set(first_states.values()) == {"Completed"}
+    assert set(second_states.values()) == {"Cached"}
+    assert len(second_states) == 2
+    assert all(check.message == GOOD_DEAL for check in checks)
+
+
+def test_pages_are_fetched_concurrently(shop):
+    delay = 1.0
+    one_url = [f"{shop.product_urls()[0]}?delay={delay}"]
+    eight_urls = [f"{url}?delay={delay}&copy={i}" for i, url in enumerate(shop.product_urls() * 2)][:8]
+    timings = {}
+    for label, urls in (("1 page", one_url), ("8 pages", eight_urls)):
+        started = time.perf_counter()
+        checks = run_price_check(urls, 120, retry_delay_seconds=0)
+        timings[label] = time.perf_counter() - started
+        assert all(isinstance(check.price, Decimal) for check in checks)
+    ratio = timings["8 pages"] / timings["1 page"]
+    print(f"\n1 slow page: {timings['1 page']:.2f} s, 8 slow pages: {timings['8 pages']:.2f} s, ratio {ratio:.2f}")
+    assert timings["8 pages"] < 8 * delay  # one after another they could not take less than 8 s
