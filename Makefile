@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: demo test lint lab shop requirements clean
 
@@ -22,14 +22,14 @@ lab: $(STAMP)  ## JupyterLab on http://127.0.0.1:8888/lab
 shop: $(STAMP)  ## the demo shop in the foreground on http://127.0.0.1:8000
 	$(PY) -m flow_code.demo_shop --port 8000
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "the kit needs Python 3.11+"'
 	@if command -v uv >/dev/null 2>&1; then \
 		uv venv --quiet --allow-existing --python $(PYTHON) $(VENV) && \
-		VIRTUAL_ENV=$(VENV) uv pip install --quiet -r requirements.txt; \
+		VIRTUAL_ENV=$(VENV) uv pip install --quiet -r requirements.txt -e .; \
 	else \
 		$(PYTHON) -m venv $(VENV) && \
-		$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt; \
+		$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -e .; \
 	fi
 	@rm -f $(VENV)/.installed-* && touch $@
 

@@ -100,7 +100,7 @@ def compare_price(price: Decimal, budget: int) -> str:
 @task(cache_policy=NO_CACHE, task_run_name="notify_slack-{check.url}")
 def notify_slack(webhook: SlackWebhook, check: PriceCheck) -> None:
     """Post one price decision to Slack; an HTTP error from Slack fails this task."""
-    webhook.notify(f"{check.message} {page_name(check.url)} costs {check.price} (budget {check.budget}): {check.url}")
+    webhook.notify(f"{page_name(check.url)}: {check.price} (budget {check.budget}). {check.message} {check.url}")
 
 
 @flow(
@@ -166,7 +166,9 @@ def _reason(url: str, error: BaseException) -> str:
 def run_price_check(urls: list[str], budget: int, **options) -> list[PriceCheck]:
     """Run the flow and return every URL's outcome, also when some URLs failed."""
     state = nike_flow(urls, budget, return_state=True, **options)
-    outcome = state.result(raise_on_failure=False)
+    # _sync=True: a plain value even where an event loop runs (a Jupyter kernel), where
+    # `state.result()` would hand back a coroutine.
+    outcome = state.result(raise_on_failure=False, _sync=True)
     if isinstance(outcome, PriceCheckFailed):
         return outcome.checks
     if isinstance(outcome, BaseException):

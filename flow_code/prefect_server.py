@@ -8,15 +8,13 @@ server.stop()
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from flow_code.background import BackgroundProcess, prefect_command
 
 
 def free_port() -> int:
@@ -24,11 +22,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def prefect_command(*args: str) -> list[str]:
-    """The `prefect` CLI of this interpreter's environment."""
-    return [sys.executable, "-m", "prefect", *args]
 
 
 def api_is_healthy(api_url: str, timeout: float = 2.0) -> bool:
@@ -47,65 +40,47 @@ class PrefectServer:
         port: int | None = None,
         home: str | Path | None = None,
         ui: bool = True,
-        env: dict[str, str] | None = None,
+        env: dict[str, str | None] | None = None,
     ):
         self.port = port or free_port()
         self.home = Path(home or tempfile.mkdtemp(prefix="prefect-home-"))
         self.url = f"http://127.0.0.1:{self.port}"
         self.api_url = f"{self.url}/api"
-        self.log_path = self.home / "server.log"
         self.env = {
-            **os.environ,
             "PREFECT_HOME": str(self.home),
+            "PREFECT_API_URL": None,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_UI_ENABLED": "true" if ui else "false",
             "PREFECT_LOGGING_COLORS": "false",
             **(env or {}),
         }
-        self.env.pop("PREFECT_API_URL", None)
-        self.process: subprocess.Popen | None = None
+        self.process: BackgroundProcess | None = None
 
     def start(self) -> PrefectServer:
         """Launch the server process (returns at once; `wait_until_healthy` waits for it)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                prefect_command("server", "start", "--host", "127.0.0.1", "--port", str(self.port)),
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        self.process = BackgroundProcess(
+            prefect_command("server", "start", "--host", "127.0.0.1", "--port", str(self.port)),
+            env=self.env,
+            log_path=self.home / "server.log",
+        )
         return self
 
     def wait_until_healthy(self, timeout: float = 120.0) -> PrefectServer:
         """Block until `/api/health` answers; raise with the server's log if it does not."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.process.running:
             if api_is_healthy(self.api_url):
                 return self
-            if self.process and self.process.poll() is not None:
-                break
             time.sleep(0.2)
+        log = self.process.log_tail()
         self.stop()
-        raise RuntimeError(f"Prefect server on {self.url} did not start; its log:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        if not self.log_path.exists():
-            return "(no log)"
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        raise RuntimeError(f"Prefect server on {self.url} did not start; its log:\n{log}")
 
     def stop(self) -> None:
         """Stop the server and everything it started."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        if self.process is not None:
+            self.process.stop()
 
     def __enter__(self):
         return self

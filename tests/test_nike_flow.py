@@ -4,12 +4,11 @@ import time
 from decimal import Decimal
 
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.exceptions import ParameterTypeError
 
 from flow_code.demo_shop import CATALOG
 from flow_code.nike_flow import GOOD_DEAL, TOO_EXPENSIVE, PriceCheckFailed, nike_flow, run_price_check
+from flow_code.run_info import read_flow_run, read_task_runs, task_run_states
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 CATALOG_PRICES = {product.path: product.price for product in CATALOG}
@@ -18,16 +17,10 @@ CATALOG_PRICES = {product.path: product.price for product in CATALOG}
 def run(urls, budget, **options):
     """Run the flow; return its final state as the API has it, and every URL's outcome."""
     state = nike_flow(urls, budget, return_state=True, retry_delay_seconds=0, **options)
-    with get_client(sync_client=True) as client:
-        flow_run = client.read_flow_run(state.state_details.flow_run_id)
+    flow_run = read_flow_run(state)
     outcome = state.result(raise_on_failure=False)
     checks = outcome.checks if isinstance(outcome, PriceCheckFailed) else outcome
     return flow_run, checks
-
-
-def task_runs_of(flow_run):
-    with get_client(sync_client=True) as client:
-        return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
 
 
 def test_prices_decisions_and_slack_messages(shop, receiver):
@@ -44,8 +37,8 @@ def test_prices_decisions_and_slack_messages(shop, receiver):
         assert check.error is None
     texts = receiver.texts()
     assert len(texts) == len(urls)
-    assert any(text.startswith(GOOD_DEAL) and "revolution-7" in text and "70.00" in text for text in texts)
-    assert any(text.startswith(TOO_EXPENSIVE) and "air-max-270" in text and "160.00" in text for text in texts)
+    assert any(text.startswith("revolution-7") and "70.00 (budget 110)" in text and GOOD_DEAL in text for text in texts)
+    assert any(text.startswith("air-max-270") and "160.00" in text and TOO_EXPENSIVE in text for text in texts)
 
 
 def test_flaky_pages_recover_with_retries(shop, receiver):
@@ -55,7 +48,7 @@ def test_flaky_pages_recover_with_retries(shop, receiver):
     assert flow_run.state.type.value == "COMPLETED"
     assert all(check.price is not None for check in checks)
     assert [shop.requests_for(url) for url in urls] == [3, 3, 3]  # two 503s, then the page
-    retried = [run for run in task_runs_of(flow_run) if run.name.startswith("find_nike_price")]
+    retried = [run for run in read_task_runs(flow_run.id) if run.name.startswith("find_nike_price")]
     assert sorted(run.run_count for run in retried) == [3, 3, 3]
 
 
@@ -115,8 +108,8 @@ def test_second_run_takes_compare_price_from_the_cache(shop, receiver):
     budget = 123_457  # inputs no other test uses
     first, _ = run(urls, budget)
     second, checks = run(urls, budget)
-    first_states = {run.name: run.state.name for run in task_runs_of(first) if run.name.startswith("compare")}
-    second_states = {run.name: run.state.name for run in task_runs_of(second) if run.name.startswith("compare")}
+    first_states = task_run_states(first.id, prefix="compare_price")
+    second_states = task_run_states(second.id, prefix="compare_price")
     assert set(first_states.values()) == {"Completed"}
     assert set(second_states.values()) == {"Cached"}
     assert len(second_states) == 2
