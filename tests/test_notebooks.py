@@ -50,7 +50,7 @@ def seconds(text: str) -> float:
 def run_with(notebook: str, tmp_path: Path, **parameters) -> dict:
     output = tmp_path / notebook
     papermill.execute_notebook(
-        str(NOTEBOOKS / name),
+        str(NOTEBOOKS / notebook),
         str(output),
         parameters=parameters,
         kernel_name="python3",
@@ -101,7 +101,7 @@ def test_00_welcome(tmp_path):
 
 def test_01_flows_and_tasks(tmp_path):
     results = run_with("01-flows-and-tasks.ipynb", tmp_path, name="papermill")
-    assert results == {"greeting": "Hello, papermill!", "state": "Completed", "task_runs": 2}
+    assert results == {"greeting": "HELLO, PAPERMILL!", "state": "Completed", "task_runs": 2}
 
 
 def test_02_retries(tmp_path):
@@ -173,3 +173,14 @@ def test_kernels_turn_prefect_deprecations_into_errors(tmp_path):
     nbformat.write(notebook, source)
     with pytest.raises(papermill.PapermillExecutionError, match="PrefectDeprecationWarning"):
         papermill.execute_notebook(str(source), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False)
+
+
+def test_07_deployments_and_schedules(tmp_path):
+    results = run_with("07-deployments-and-schedules.ipynb", tmp_path, budget=95)
+    assert results == {
+        "budget": 95,
+        "served_run": "Completed",
+        "served_budget": 95,
+        "cli_run": "Completed",
+        "yaml_deployments": ["daily-price-check", "weekday-morning-check", "weekend-sale-check"],
+    }
