@@ -14,18 +14,10 @@ import nbformat
 import papermill
 import pytest
 
-from flow_code.course import NOTEBOOKS, course_notebooks, kernel_environment
+from flow_code.course import NOTEBOOKS, course_notebooks
 
-pytestmark = pytest.mark.usefixtures("notebook_kernels")
+pytestmark = pytest.mark.usefixtures("prefect_api")
 TEMPLATE = ["Goals", "Prerequisites", "Time to learn", "Exercise", "Solution", "Summary", "Next"]
-
-
-@pytest.fixture(scope="session")
-def notebook_kernels(prefect_api, tmp_path_factory):
-    """Kernels (papermill's and nbval's) see the test server, colours off, deprecations as errors."""
-    import os
-
-    os.environ.update(kernel_environment(prefect_api))
 
 
 def cells(path: Path):
@@ -95,68 +87,95 @@ def test_index_lists_every_notebook():
         assert f"({path.name})" in index
 
 
-def test_00_welcome(tmp_path):
-    assert run_with("00-welcome.ipynb", tmp_path, product_count=3) == {"products_listed": 3, "in_stock": 6}
+class Test00Welcome:
+    """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
+
+    def test_papermill(self, tmp_path):
+        assert run_with("00-welcome.ipynb", tmp_path, product_count=3) == {"products_listed": 3, "in_stock": 6}
 
 
-def test_01_flows_and_tasks(tmp_path):
-    results = run_with("01-flows-and-tasks.ipynb", tmp_path, name="papermill")
-    assert results == {"greeting": "HELLO, PAPERMILL!", "state": "Completed", "task_runs": 2}
+class Test01FlowsAndTasks:
+    """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
+
+    def test_papermill(self, tmp_path):
+        results = run_with("01-flows-and-tasks.ipynb", tmp_path, name="papermill")
+        assert results == {"greeting": "HELLO, PAPERMILL!", "state": "Completed", "task_runs": 2}
 
 
-def test_02_retries(tmp_path):
-    results = run_with("02-retries.ipynb", tmp_path, fail_first=1, retries=2)
-    assert results == {"fail_first": 1, "retries": 2, "attempts": 2, "final_state": "Completed"}
+class Test02Retries:
+    """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
+
+    def test_papermill(self, tmp_path):
+        results = run_with("02-retries.ipynb", tmp_path, fail_first=1, retries=2)
+        assert results == {"fail_first": 1, "retries": 2, "attempts": 2, "final_state": "Completed"}
 
 
-def test_03_caching(tmp_path):
-    results = run_with("03-caching.ipynb", tmp_path, budget=150, page_delay=0.6)
-    assert (results["budget"], results["first"], results["second"]) == (150, "Completed", "Cached")
-    assert results["expiry"] == ["Completed", "Cached", "Completed"]
-    assert results["page_requests"] == 3  # first read, (cached second read), the refresh
-    assert seconds(results["first_run_time"]) >= 0.6  # the page delay was paid once...
-    assert seconds(results["second_run_time"]) < seconds(results["first_run_time"])  # ...and not again
+class Test03Caching:
+    """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
+
+    def test_papermill(self, tmp_path):
+        results = run_with("03-caching.ipynb", tmp_path, budget=150, page_delay=0.6)
+        assert (results["budget"], results["first"], results["second"]) == (150, "Completed", "Cached")
+        assert results["expiry"] == ["Completed", "Cached", "Completed"]
+        assert results["page_requests"] == 3  # first read, (cached second read), the refresh
+        assert seconds(results["first_run_time"]) >= 0.6  # the page delay was paid once...
+        assert seconds(results["second_run_time"]) < seconds(results["first_run_time"])  # ...and not again
 
 
-def test_04_typed_parameters(tmp_path):
-    results = run_with("04-typed-parameters.ipynb", tmp_path, budget=99)
-    assert results == {"budget": 99, "coerced": "int: 99", "invalid_parameters": ["budget", "urls"]}
+class Test04TypedParameters:
+    """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
+
+    def test_papermill(self, tmp_path):
+        results = run_with("04-typed-parameters.ipynb", tmp_path, budget=99)
+        assert results == {"budget": 99, "coerced": "int: 99", "invalid_parameters": ["budget", "urls"]}
 
 
-def test_05_concurrency(tmp_path):
-    results = run_with("05-concurrency.ipynb", tmp_path, pages=4, page_delay=0.4, max_workers=2)
-    assert (results["pages"], results["max_workers"]) == (4, 2)
-    loop, mapped = seconds(results["for loop"]), seconds(results[".map"])
-    assert loop >= 4 * 0.4  # one page after another
-    assert mapped < loop
-    assert mapped < 4 * 0.4  # faster than any sequential run could be
+class Test05Concurrency:
+    """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
+
+    def test_papermill(self, tmp_path):
+        results = run_with("05-concurrency.ipynb", tmp_path, pages=4, page_delay=0.4, max_workers=2)
+        assert (results["pages"], results["max_workers"]) == (4, 2)
+        loop, mapped = seconds(results["for loop"]), seconds(results[".map"])
+        assert loop >= 4 * 0.4  # one page after another
+        assert mapped < loop
+        assert mapped < 4 * 0.4  # faster than any sequential run could be
 
 
-def test_06_integrations_slack(tmp_path):
-    results = run_with("06-integrations-slack.ipynb", tmp_path, budget=80)
-    assert results == {
-        "budget": 80,
-        "alerts_sent": 6,
-        "good_deals": 2,
-        "pitfall_messages": 0,
-        "block_url_shown_as": "**********",
-    }
+class Test06IntegrationsSlack:
+    """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
+
+    def test_papermill(self, tmp_path):
+        results = run_with("06-integrations-slack.ipynb", tmp_path, budget=80)
+        assert results == {
+            "budget": 80,
+            "alerts_sent": 6,
+            "good_deals": 2,
+            "pitfall_messages": 0,
+            "block_url_shown_as": "**********",
+        }
 
 
-def test_08_putting_it_together(tmp_path):
-    results = run_with("08-putting-it-together.ipynb", tmp_path, budget=100, product_count=4)
-    assert results == {
-        "budget": 100,
-        "checked": 4,
-        "good_deals": 1,
-        "messages": 4,
-        "after_sale": "Buy the shoes! Good deal!",
-    }
+class Test08PuttingItTogether:
+    """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
+
+    def test_papermill(self, tmp_path):
+        results = run_with("08-putting-it-together.ipynb", tmp_path, budget=100, product_count=4)
+        assert results == {
+            "budget": 100,
+            "checked": 4,
+            "good_deals": 1,
+            "messages": 4,
+            "after_sale": "Buy the shoes! Good deal!",
+        }
 
 
-def test_09_prefect_2_to_3(tmp_path):
-    results = run_with("09-prefect-2-to-3.ipynb", tmp_path, budget=50)
-    assert results == {"budget": 50, "terms_mapped": 14, "new_style": "ran", "concurrent_is_thread_pool": True}
+class Test09Prefect2To3:
+    """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
+
+    def test_papermill(self, tmp_path):
+        results = run_with("09-prefect-2-to-3.ipynb", tmp_path, budget=50)
+        assert results == {"budget": 50, "terms_mapped": 14, "new_style": "ran", "concurrent_is_thread_pool": True}
 
 
 def test_kernels_turn_prefect_deprecations_into_errors(tmp_path):
@@ -175,12 +194,15 @@ def test_kernels_turn_prefect_deprecations_into_errors(tmp_path):
         papermill.execute_notebook(str(source), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False)
 
 
-def test_07_deployments_and_schedules(tmp_path):
-    results = run_with("07-deployments-and-schedules.ipynb", tmp_path, budget=95)
-    assert results == {
-        "budget": 95,
-        "served_run": "Completed",
-        "served_budget": 95,
-        "cli_run": "Completed",
-        "yaml_deployments": ["daily-price-check", "weekday-morning-check", "weekend-sale-check"],
-    }
+class Test07DeploymentsAndSchedules:
+    """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
+
+    def test_papermill(self, tmp_path):
+        results = run_with("07-deployments-and-schedules.ipynb", tmp_path, budget=95)
+        assert results == {
+            "budget": 95,
+            "served_run": "Completed",
+            "served_budget": 95,
+            "cli_run": "Completed",
+            "yaml_deployments": ["daily-price-check", "weekday-morning-check", "weekend-sale-check"],
+        }
