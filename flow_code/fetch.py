@@ -27,7 +27,8 @@ class PageError(Exception):
 
 def fetch_page(url: str, timeout: tuple[float, float] = TIMEOUT_SECONDS) -> str:
     """The text of the page at `url`; `PageError` naming the URL if it cannot be had."""
-    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
         raise PageError(url, "not an http(s) URL")
     try:
         response = requests.get(url, timeout=timeout, headers={"User-Agent": USER_AGENT})

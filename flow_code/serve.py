@@ -10,6 +10,11 @@ runs scheduled runs and runs triggered from the UI, the CLI or `run_deployment` 
 from __future__ import annotations
 
 import argparse
+from datetime import timedelta
+
+from prefect.schedules import Cron, Interval, RRule
+
+from flow_code.nike_flow import nike_flow
 
 DEFAULT_NAME = "price-tracker"
 
@@ -28,8 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timezone", help="timezone of --cron/--rrule, e.g. Europe/Paris")
     args = parser.parse_args(argv)
 
-    from flow_code.nike_flow import nike_flow
-
     shop = None
     if not args.urls:
         from flow_code import demo_shop
@@ -37,15 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         shop = demo_shop.start()
         args.urls = shop.product_urls()
         print(f"Watching the demo shop at {shop.url}", flush=True)
-    when = {"cron": args.cron} if args.cron else {"rrule": args.rrule} if args.rrule else {}
-    if when and args.timezone:
-        from prefect.schedules import Cron, RRule
-
+    if args.cron or args.rrule:
         kind = Cron if args.cron else RRule
-        when = {"schedules": [kind(args.cron or args.rrule, timezone=args.timezone)]}
-    when = when or {"interval": args.interval or 86400}
+        schedule = kind(args.cron or args.rrule, timezone=args.timezone)
+    else:
+        schedule = Interval(timedelta(seconds=args.interval or 86400))
     try:
-        nike_flow.serve(name=args.name, parameters={"urls": args.urls, "budget": args.budget}, **when)
+        nike_flow.serve(name=args.name, schedules=[schedule], parameters={"urls": args.urls, "budget": args.budget})
     finally:
         if shop is not None:
             shop.stop()
