@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import INPUTS, NO_CACHE
-from prefect.runtime import task_run
+from prefect.runtime import task_run as current_task_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_slack import SlackWebhook
 from pydantic import BaseModel
@@ -66,10 +66,10 @@ def page_name(url: str) -> str:
 
 
 def _price_run_name() -> str:
-    return f"find_nike_price-{page_name(task_run.parameters['url'])}"
+    return f"find_nike_price-{page_name(current_task_run.parameters['url'])}"
 
 
-def is_transient(task, task_run, state) -> bool:
+def is_transient(task, run, state) -> bool:
     """Retry only what may pass on a second try: timeouts, lost connections, 5xx and 429."""
     return getattr(state.data, "transient", False)
 
