@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint lab shop notebooks requirements clean
+.PHONY: demo test lint lab shop notebooks bench requirements clean
 
 demo: $(STAMP)  ## check the demo shop's shoe prices with the capstone flow
 	$(PY) -m flow_code.nike_flow
@@ -21,6 +21,9 @@ lab: $(STAMP)  ## JupyterLab on http://127.0.0.1:8888/lab
 
 notebooks: $(STAMP)  ## re-execute every notebook in place against a fresh Prefect server
 	$(PY) -m flow_code.course execute
+
+bench: $(STAMP)  ## measure the kit: prints a table and writes bench/README.md (~10 min)
+	$(PY) bench/benchmark.py
 
 shop: $(STAMP)  ## the demo shop in the foreground on http://127.0.0.1:8000
 	$(PY) -m flow_code.demo_shop --port 8000
