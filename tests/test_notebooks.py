@@ -198,7 +198,7 @@ class Test07DeploymentsAndSchedules:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
     def test_papermill(self, tmp_path):
-        results = run_with("07-deployments-and-schedules.ipynb", tmp_path, budget=95)
+        results = run_with("07-deployments-and-schedules.ipynb", tmp_path, budget=95, prefix="papermill")
         assert results == {
             "budget": 95,
             "served_run": "Completed",
