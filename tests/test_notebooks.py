@@ -146,7 +146,7 @@ class Test06IntegrationsSlack:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
     def test_papermill(self, tmp_path):
-        results = run_with("06-integrations-slack.ipynb", tmp_path, budget=80)
+        results = run_with("06-integrations-slack.ipynb", tmp_path, budget=80, block_name="papermill-alerts")
         assert results == {
             "budget": 80,
             "alerts_sent": 6,
