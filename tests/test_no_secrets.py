@@ -1,5 +1,6 @@
 """No credential in the tree, in notebook outputs or in git history; and the scanners do catch one."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +20,16 @@ def test_no_credentials_in_tracked_files_notebooks_or_history():
     assert scan(files, repo=REPO) == []
 
 
-def test_detect_secrets_finds_nothing_beyond_the_audited_baseline():
-    files = [str(path.relative_to(REPO)) for path in tracked_files(REPO)]
+def test_detect_secrets_finds_nothing_beyond_the_audited_baseline(tmp_path):
+    baseline = tmp_path / "baseline.json"  # a copy: the hook rewrites line numbers in the file it is given
+    shutil.copy(REPO / ".secrets.baseline", baseline)
+    files = [str(path.relative_to(REPO)) for path in tracked_files(REPO) if path.name != ".secrets.baseline"]
     done = subprocess.run(
-        [DETECT_SECRETS_HOOK, "--baseline", ".secrets.baseline", *files], cwd=REPO, capture_output=True, text=True
+        [DETECT_SECRETS_HOOK, "--baseline", str(baseline), *files], cwd=REPO, capture_output=True, text=True
     )
-    assert done.returncode == 0, done.stdout + done.stderr
+    # 0: nothing new; 3: nothing new, but a known (audited) finding moved to another line
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    assert "Potential secrets" not in done.stdout
 
 
 def test_the_scanners_catch_a_planted_webhook(tmp_path):
