@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import atexit
 import os
-import time
 
 import pytest
 
 from flow_code import demo_shop, slack_receiver
 from flow_code.course import kernel_environment
-from flow_code.prefect_server import PrefectServer, api_is_healthy
+from flow_code.prefect_server import PrefectServer, wait_for_api
 
 
 def pytest_configure(config):
@@ -35,11 +34,8 @@ def pytest_configure(config):
 def pytest_collection_finish(session):
     """Wait for the server once collection is done (it started in pytest_configure)."""
     api_url = os.environ["PREFECT_API_URL"]
-    deadline = time.monotonic() + 180
-    while not api_is_healthy(api_url):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the test Prefect server at {api_url} did not start")
-        time.sleep(0.2)
+    if not wait_for_api(api_url, timeout=180):
+        raise RuntimeError(f"the test Prefect server at {api_url} did not start")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,8 @@ import argparse
 import os
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from flow_code.background import REPO
+
 NOTEBOOKS = REPO / "notebooks"
 TEST_IPYTHONDIR = REPO / "tests" / "ipython"
 

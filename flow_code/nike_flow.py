@@ -165,7 +165,11 @@ def _reason(url: str, error: BaseException) -> str:
 
 def run_price_check(urls: list[str], budget: int, **options) -> list[PriceCheck]:
     """Run the flow and return every URL's outcome, also when some URLs failed."""
-    state = nike_flow(urls, budget, return_state=True, **options)
+    return checks_of(nike_flow(urls, budget, return_state=True, **options))
+
+
+def checks_of(state) -> list[PriceCheck]:
+    """Every URL's outcome from a final `nike_flow` state, Completed or Failed."""
     # _sync=True: a plain value even where an event loop runs (a Jupyter kernel), where
     # `state.result()` would hand back a coroutine.
     outcome = state.result(raise_on_failure=False, _sync=True)

@@ -32,6 +32,16 @@ def api_is_healthy(api_url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def wait_for_api(api_url: str, timeout: float = 120.0, still_starting=lambda: True) -> bool:
+    """Wait until `/api/health` answers (True), or `timeout` passes or `still_starting()` is False."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and still_starting():
+        if api_is_healthy(api_url):
+            return True
+        time.sleep(0.2)
+    return False
+
+
 class PrefectServer:
     """A `prefect server start` subprocess on loopback with its own PREFECT_HOME."""
 
@@ -68,11 +78,8 @@ class PrefectServer:
 
     def wait_until_healthy(self, timeout: float = 120.0) -> PrefectServer:
         """Block until `/api/health` answers; raise with the server's log if it does not."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.process.running:
-            if api_is_healthy(self.api_url):
-                return self
-            time.sleep(0.2)
+        if wait_for_api(self.api_url, timeout, still_starting=lambda: self.process.running):
+            return self
         log = self.process.log_tail()
         self.stop()
         raise RuntimeError(f"Prefect server on {self.url} did not start; its log:\n{log}")
