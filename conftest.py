@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import tempfile
 
 import pytest
 
@@ -28,6 +29,8 @@ def pytest_configure(config):
     # and events to it (stopping it earlier leaves them retrying a dead server).
     atexit.register(server.stop)
     os.environ.update(kernel_environment(server.api_url), PREFECT_HOME=str(server.home))
+    # The tests' price history, away from the kit's own data/ folder.
+    os.environ["PRICE_HISTORY_PATH"] = os.path.join(tempfile.mkdtemp(prefix="test-history-"), "prices.sqlite")
     os.environ.pop("SLACK_WEBHOOK_URL", None)
 
 

@@ -5,12 +5,13 @@
     shop.product_urls()  ...  shop.stop()
 
 Routes: `/` (an index page), `/products.json` (every product with its URL and stock),
-`/t/<product>/<style>` (a product page). Knobs for workshops and tests:
+`/t/<product>/<style>` (a product page), `/trouble/<kind>` (pages that go wrong the ways real
+shops do: see `TROUBLE`). Knobs for workshops and tests:
 
 - `latency`: seconds every page takes to answer; `?delay=S` on a URL sets it for one request;
 - `fail_first`: the first N requests of each page answer 503 (a flaky site, for retries);
 - `set_price(slug, price)`: change a product's price while the shop runs;
-- `requests_for(url)`: how many requests a page has received.
+- `requests_for(url)`: how many requests a page has received; `request_times()`: when each came.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class ShopHandler(QuietHandler):
         if url.path == "/":
             return self.send_body(200, index_page(shop).encode(), "text/html; charset=utf-8")
         attempt = shop.count_request(url.path.rstrip("/"))
+        if url.path.startswith("/trouble/"):
+            return self.send_body(*trouble_response(url.path.removeprefix("/trouble/")))
         product = shop.products.get(url.path.rstrip("/"))
         if product is None:
             return self.send_body(404, not_found_page(url.path).encode(), "text/html; charset=utf-8")
@@ -122,6 +125,7 @@ class DemoShop(BackgroundServer):
         self.fail_first = fail_first
         self.products = {product.path: product for product in CATALOG}
         self._requests: Counter[str] = Counter()
+        self._request_times: list[float] = []
         self._lock = threading.Lock()
         super().__init__(host, port)
 
@@ -143,16 +147,27 @@ class DemoShop(BackgroundServer):
         with self._lock:
             return self._requests[self._path_of(url_or_path)]
 
+    def request_times(self) -> list[float]:
+        """`time.monotonic()` of every page request so far, in order."""
+        with self._lock:
+            return list(self._request_times)
+
+    def trouble_urls(self) -> dict[str, str]:
+        """The URL of each trouble page, by kind (see `TROUBLE`)."""
+        return {kind: f"{self.url}/trouble/{kind}" for kind in TROUBLE}
+
     def reset(self) -> None:
         """Forget request counts, latency, failures and price changes."""
         with self._lock:
             self._requests.clear()
+            self._request_times.clear()
         self.latency, self.fail_first = 0.0, 0
         self.products = {product.path: product for product in CATALOG}
 
     def count_request(self, path: str) -> int:
         with self._lock:
             self._requests[path] += 1
+            self._request_times.append(time.monotonic())
             return self._requests[path]
 
     def _path_of(self, url_or_slug: str) -> str:
@@ -270,6 +285,52 @@ MARKUPS = {
     "meta-tags": _meta_tags_page,
     "legacy": _legacy_page,
 }
+
+
+# --- pages that go wrong ---------------------------------------------------------------------
+
+HTML = "text/html; charset=utf-8"
+TROUBLE = {
+    "bot-block": "403 with an 'Access Denied' page, as bot protection answers",
+    "no-price": "a product page with no price on it",
+    "malformed-json-ld": "broken JSON-LD, the price still in a price container",
+    "euro-price": "a product priced in euros (EUR), not dollars",
+    "huge": "a 6 MB page (over the fetcher's 5 MB cap)",
+    "binary": "an image (image/png) where a page should be",
+    "json": "a JSON document (application/json) where a page should be",
+}
+
+
+def trouble_response(kind: str) -> tuple[int, bytes, str]:
+    """Status, body and content type of the trouble page `kind` (404 for an unknown kind)."""
+    if kind == "bot-block":
+        main = "<h1>Access Denied</h1><p>You don't have permission to access this page. Reference #18.2c</p>"
+        return 403, PAGE.format(title="Access Denied", head="", main=main).encode(), HTML
+    if kind == "no-price":
+        main = "<h1>Nike Air Zoom Prototype</h1><p>Coming soon.</p>"
+        return 200, PAGE.format(title="Nike Air Zoom Prototype", head="", main=main).encode(), HTML
+    if kind == "malformed-json-ld":
+        head = '<script type="application/ld+json">{"@type": "Product", "offers": {"price": 99.00,}</script>'
+        main = "<h1>Nike Dunk Low</h1><div data-test='product-price'>$99.00</div>"
+        return 200, PAGE.format(title="Nike Dunk Low", head=head, main=main).encode(), HTML
+    if kind == "euro-price":
+        offer = {"@type": "Offer", "price": "129.99", "priceCurrency": "EUR"}
+        head = _json_ld(
+            {"@context": "https://schema.org", "@type": "Product", "name": "Nike Air Force 1 '07", "offers": offer}
+        )
+        return (
+            200,
+            PAGE.format(title="Nike Air Force 1 '07", head=head, main="<h1>Nike Air Force 1 '07</h1>").encode(),
+            HTML,
+        )
+    if kind == "huge":
+        filler = "<p>" + "x" * 1000 + "</p>\n"
+        return 200, PAGE.format(title="Huge", head="", main=filler * 6000).encode(), HTML
+    if kind == "binary":
+        return 200, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(2048), "image/png"
+    if kind == "json":
+        return 200, json.dumps({"name": "Nike Air Max 90", "price": 130}).encode(), "application/json"
+    return 404, not_found_page(f"/trouble/{kind}").encode(), HTML
 
 
 def index_page(shop: DemoShop) -> str:

@@ -1,4 +1,4 @@
-"""Fetch a product page over HTTP, with a timeout, a browser-like User-Agent and clear errors."""
+"""Fetch a product page over HTTP, with a timeout, a size cap, a browser-like User-Agent and clear errors."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0 Safari/537.36 prefect-workshop-kit"
 )
-TIMEOUT_SECONDS = (5.0, 15.0)  # connect, read
+TIMEOUT_SECONDS = 15.0  # for an answer; connecting may take at most 5 s of it
+MAX_PAGE_BYTES = 5_000_000  # a product page is a few hundred kB; more is not a product page
 TRANSIENT_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+PAGE_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 
 
 class PageError(Exception):
@@ -25,23 +27,53 @@ class PageError(Exception):
         return type(self), (self.url, self.reason, self.transient)
 
 
-def fetch_page(url: str, timeout: tuple[float, float] = TIMEOUT_SECONDS) -> str:
-    """The text of the page at `url`; `PageError` naming the URL if it cannot be had."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise PageError(url, "not an http(s) URL")
+def check_url(url: str) -> None:
+    """`PageError` unless `url` is an absolute http(s) URL."""
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PageError(str(url), "not an http(s) URL")
+
+
+def fetch_page(url: str, timeout: float = TIMEOUT_SECONDS, max_bytes: int = MAX_PAGE_BYTES) -> str:
+    """The text of the HTML page at `url`; `PageError` naming the URL if it cannot be had."""
+    check_url(url)
     try:
-        response = requests.get(url, timeout=timeout, headers={"User-Agent": USER_AGENT})
+        with requests.get(
+            url, timeout=(min(5.0, timeout), timeout), headers={"User-Agent": USER_AGENT}, stream=True
+        ) as response:
+            _check_response(url, response, max_bytes)
+            body = _read_capped(url, response, max_bytes)
+            encoding = response.encoding or "utf-8"
     except requests.Timeout:
-        raise PageError(url, f"no answer within {timeout[1]:g} s (timeout)", transient=True) from None
+        raise PageError(url, f"no answer within {timeout:g} s (timeout)", transient=True) from None
     except requests.ConnectionError as exc:
         raise PageError(url, f"could not connect ({_root_cause(exc)})", transient=True) from None
     except requests.RequestException as exc:
         raise PageError(url, f"request failed ({exc})") from None
+    if b"\0" in body[:4096]:
+        raise PageError(url, "not an HTML page (binary content)")
+    return body.decode(encoding, errors="replace")
+
+
+def _check_response(url: str, response: requests.Response, max_bytes: int) -> None:
     if response.status_code >= 400:
         reason = f"HTTP {response.status_code} {response.reason or ''}".strip()
         raise PageError(url, reason, transient=response.status_code in TRANSIENT_STATUSES)
-    return response.text
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type and content_type not in PAGE_TYPES:
+        raise PageError(url, f"not an HTML page (Content-Type: {content_type})")
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise PageError(url, f"page too large ({int(declared):,} bytes; the limit is {max_bytes:,})")
+
+
+def _read_capped(url: str, response: requests.Response, max_bytes: int) -> bytes:
+    body = bytearray()
+    for chunk in response.iter_content(chunk_size=65536):
+        body += chunk
+        if len(body) > max_bytes:
+            raise PageError(url, f"page too large (over {max_bytes:,} bytes; the limit is {max_bytes:,})")
+    return bytes(body)
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ state as `self.server.app`.
 
 from __future__ import annotations
 
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -39,14 +40,22 @@ class QuietHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that hung up (a timeout, a size cap, a killed process) is not the server's error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class BackgroundServer:
     """Serve `handler` on host:port (0 picks a free port) until `.stop()`; also a context manager."""
 
     handler: type[QuietHandler] = QuietHandler
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
-        self._server = ThreadingHTTPServer((host, port), self.handler)
-        self._server.daemon_threads = True
+        self._server = _QuietServer((host, port), self.handler)
         self._server.app = self
         self.host, self.port = self._server.server_address[:2]
         self.url = f"http://{self.host}:{self.port}"

@@ -15,20 +15,25 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import INPUTS, NO_CACHE
+from prefect.concurrency.sync import rate_limit
+from prefect.runtime import flow_run as current_flow_run
 from prefect.runtime import task_run as current_task_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_slack import SlackWebhook
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from flow_code.fetch import fetch_page
-from flow_code.notify import find_slack_webhook
-from flow_code.prices import PriceNotFound, parse_price
+from flow_code.fetch import TIMEOUT_SECONDS, fetch_page
+from flow_code.history import Observation, PriceHistory
+from flow_code.notify import find_slack_webhook, post_message
+from flow_code.prices import Offer, PriceNotFound, read_offer
+from flow_code.rate_limits import ensure_host_rate_limits, host_limit_name
 
 GOOD_DEAL = "Buy the shoes! Good deal!"
 TOO_EXPENSIVE = "Don't buy the shoes. They're too expensive"
@@ -39,10 +44,18 @@ class PriceCheck(BaseModel):
     """The outcome for one URL: its price and the decision, or why it could not be checked."""
 
     url: str
+    product: str | None = None
     price: Decimal | None = None
+    currency: str | None = None
     budget: int
     message: str | None = None
+    previous_price: Decimal | None = None
     error: str | None = None
+
+    @property
+    def dropped(self) -> bool:
+        """The price is lower than the last one another run saw."""
+        return self.previous_price is not None and self.price is not None and self.price < self.previous_price
 
 
 class PriceCheckFailed(Exception):
@@ -75,11 +88,16 @@ def is_transient(task, run, state) -> bool:
 
 
 @task(retries=3, retry_delay_seconds=10, retry_condition_fn=is_transient, task_run_name=_price_run_name)
-def find_nike_price(url: str) -> Decimal:
-    """The current price on the product page at `url`."""
-    html = fetch_page(url)
+def find_nike_price(url: str, timeout_seconds: float = TIMEOUT_SECONDS, rate_limit_name: str | None = None) -> Offer:
+    """The current offer (price, currency, product name) on the product page at `url`.
+
+    With `rate_limit_name`, each request first takes a slot of that Prefect rate limit.
+    """
+    if rate_limit_name:
+        rate_limit(rate_limit_name, strict=True)
+    html = fetch_page(url, timeout=timeout_seconds)
     try:
-        return parse_price(html)
+        return read_offer(html)
     except PriceNotFound as exc:
         raise PriceNotFound(f"{url}: {exc}") from None
 
@@ -97,10 +115,24 @@ def compare_price(price: Decimal, budget: int) -> str:
     return TOO_EXPENSIVE
 
 
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, task_run_name="record_price-{check.url}")
+def record_price(check: PriceCheck, flow_run_id: str, history_path: str | None = None) -> bool:
+    """Append the price to the price history; False if this flow run had recorded it already."""
+    observation = Observation(check.url, check.product, check.price, check.currency, datetime.now(UTC), flow_run_id)
+    return PriceHistory(history_path).record(observation)
+
+
 @task(cache_policy=NO_CACHE, task_run_name="notify_slack-{check.url}")
 def notify_slack(webhook: SlackWebhook, check: PriceCheck) -> None:
-    """Post one price decision to Slack; an HTTP error from Slack fails this task."""
-    webhook.notify(f"{page_name(check.url)}: {check.price} (budget {check.budget}). {check.message} {check.url}")
+    """Post one price decision to Slack; no answer in time or an HTTP error from Slack fails this task."""
+    post_message(webhook, slack_text(check))
+
+
+def slack_text(check: PriceCheck) -> str:
+    """`revolution-7-…: 70.00 USD (budget 110), down from 80.00. Buy the shoes! Good deal! <url>`."""
+    drop = f", down from {check.previous_price}" if check.dropped else ""
+    price = f"{check.price} {check.currency}" if check.currency else f"{check.price}"
+    return f"{page_name(check.url)}: {price} (budget {check.budget}){drop}. {check.message} {check.url}"
 
 
 @flow(
@@ -109,22 +141,45 @@ def notify_slack(webhook: SlackWebhook, check: PriceCheck) -> None:
     task_runner=ThreadPoolTaskRunner(max_workers=MAX_CONCURRENT_PAGES),
 )
 def nike_flow(
-    urls: list[str],
-    budget: int,
+    urls: Annotated[list[str], Field(min_length=1)],
+    budget: Annotated[int, Field(gt=0)],
     retries: int = 3,
     retry_delay_seconds: float = 10,
     slack_webhook_block: str = "shoe-alerts",
+    currency: str = "USD",
+    timeout_seconds: Annotated[float, Field(gt=0)] = TIMEOUT_SECONDS,
+    requests_per_second: Annotated[float, Field(gt=0)] | None = None,
+    history_path: str | None = None,
 ) -> list[PriceCheck]:
-    """Check every URL's price concurrently, compare it with `budget` and notify Slack.
+    """Check every URL's price concurrently, compare it with `budget`, record it and notify Slack.
 
     URLs that still fail after their retries do not stop the others; the run then ends Failed
-    with a message naming each failed URL and why.
+    with a message naming each failed URL and why. A price in another currency than `currency`
+    is reported, not compared. `requests_per_second` caps the requests sent to each host.
     """
     logger = get_run_logger()
+    unique_urls = list(dict.fromkeys(urls))
+    if len(unique_urls) < len(urls):
+        duplicates = sorted({url for url in urls if urls.count(url) > 1})
+        logger.warning("Checking each URL once; listed more than once: %s", ", ".join(duplicates))
+    limit_names = [None] * len(unique_urls)
+    if requests_per_second:
+        ensure_host_rate_limits(unique_urls, requests_per_second)
+        limit_names = [host_limit_name(url) for url in unique_urls]
+
     finder = find_nike_price.with_options(retries=retries, retry_delay_seconds=retry_delay_seconds)
-    futures = finder.map(urls)
-    outcomes = [future.result(raise_on_failure=False) for future in futures]
-    checks = [_decide(url, outcome, budget) for url, outcome in zip(urls, outcomes, strict=True)]
+    futures = finder.map(unique_urls, timeout_seconds=unmapped(timeout_seconds), rate_limit_name=limit_names)
+    history = PriceHistory(history_path)
+    run_id = str(current_flow_run.id)
+    checks = []
+    for url, future in zip(unique_urls, futures, strict=True):
+        check = _decide(url, future.result(raise_on_failure=False), budget, currency)
+        if check.price is not None:
+            previous = history.previous(url, run_id)
+            if previous is not None and previous.currency == check.currency:
+                check.previous_price = previous.price
+            record_price(check, run_id, str(history.path))
+        checks.append(check)
 
     webhook = find_slack_webhook(slack_webhook_block)
     if webhook is None:
@@ -135,22 +190,33 @@ def nike_flow(
     else:
         for check in checks:
             if check.price is not None:
-                _notify(webhook, check)
+                _notify(webhook, check, history, run_id)
 
     if any(check.error for check in checks):
         raise PriceCheckFailed(checks)
     return checks
 
 
-def _decide(url: str, price_or_error: Decimal | BaseException, budget: int) -> PriceCheck:
-    if isinstance(price_or_error, BaseException):
-        return PriceCheck(url=url, budget=budget, error=_reason(url, price_or_error))
-    return PriceCheck(url=url, price=price_or_error, budget=budget, message=compare_price(price_or_error, budget))
+def _decide(url: str, offer_or_error: Offer | BaseException, budget: int, currency: str) -> PriceCheck:
+    if isinstance(offer_or_error, BaseException):
+        return PriceCheck(url=url, budget=budget, error=_reason(url, offer_or_error))
+    offer = offer_or_error
+    check = PriceCheck(url=url, product=offer.product, price=offer.price, currency=offer.currency, budget=budget)
+    if offer.currency and offer.currency.upper() != currency.upper():
+        check.message = f"Not compared: the price is in {offer.currency}, the budget in {currency}."
+    else:
+        check.currency = check.currency or currency
+        check.message = compare_price(offer.price, budget)
+    return check
 
 
-def _notify(webhook: SlackWebhook, check: PriceCheck) -> None:
+def _notify(webhook: SlackWebhook, check: PriceCheck, history: PriceHistory, run_id: str) -> None:
+    key = f"{run_id}:{check.url}"
+    if not history.claim_message(key):
+        return  # this flow run posted it already (the run is a retry)
     state = notify_slack(webhook, check, return_state=True)
     if state.is_failed():
+        history.release_message(key)
         error = state.result(raise_on_failure=False)
         check.error = f"{check.url}: price read, but the Slack message failed ({error})"
 
@@ -184,9 +250,10 @@ def format_table(checks: list[PriceCheck]) -> str:
     """A plain-text table: product, price, decision (or why it could not be checked)."""
     rows = [("product", "price", "decision")]
     for check in checks:
-        price = f"{check.price}" if check.price is not None else "-"
+        price = f"{check.price} {check.currency or ''}".strip() if check.price is not None else "-"
         reason = check.error.removeprefix(f"{check.url}: ") if check.error else None
-        rows.append((page_name(check.url), price, reason or check.message or ""))
+        drop = f" (down from {check.previous_price})" if check.dropped else ""
+        rows.append((page_name(check.url), price, (reason or check.message or "") + drop))
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     return "\n".join(f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c}" for a, b, c in rows)
 

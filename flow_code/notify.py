@@ -1,7 +1,8 @@
 """Where Slack alerts go: `SLACK_WEBHOOK_URL`, else a saved `SlackWebhook` block, else nowhere.
 
 A webhook URL is a secret: anyone who has it can post to your channel. It is never a flow
-parameter (parameters are stored and shown in the UI) and never in a notebook.
+parameter (parameters are stored and shown in the UI), never in a notebook and never in an error
+message: `post_message` reports failures without the URL.
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ import os
 from prefect_slack import SlackWebhook
 
 WEBHOOK_ENV = "SLACK_WEBHOOK_URL"
+SLACK_TIMEOUT_SECONDS = 10.0
+
+
+class SlackError(Exception):
+    """Slack did not take the message (no answer in time, or an HTTP error)."""
 
 
 def find_slack_webhook(block_name: str | None = None) -> SlackWebhook | None:
@@ -24,3 +30,19 @@ def find_slack_webhook(block_name: str | None = None) -> SlackWebhook | None:
         except ValueError:  # no block of that name
             return None
     return None
+
+
+def post_message(webhook: SlackWebhook, text: str, timeout: float | None = None) -> None:
+    """Post `text` with the block's Slack client, waiting at most `timeout` seconds for Slack."""
+    timeout = SLACK_TIMEOUT_SECONDS if timeout is None else timeout
+    client = webhook.get_client(sync_client=True)
+    client.timeout = timeout
+    try:
+        response = client.send(text=text)
+    except OSError as exc:  # urllib's URLError, socket timeouts, refused connections
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            raise SlackError(f"Slack did not answer within {timeout:g} s (timeout)") from None
+        raise SlackError(f"could not reach Slack ({reason})") from None
+    if response.status_code >= 400:
+        raise SlackError(f"Slack answered HTTP {response.status_code}: {str(response.body)[:200]}")

@@ -34,8 +34,8 @@ def test_prices_decisions_and_slack_messages(shop, receiver):
         assert check.error is None
     texts = receiver.texts()
     assert len(texts) == len(urls)
-    assert any(text.startswith("revolution-7") and "70.00 (budget 110)" in text and GOOD_DEAL in text for text in texts)
-    assert any(text.startswith("air-max-270") and "160.00" in text and TOO_EXPENSIVE in text for text in texts)
+    assert any(text.startswith("revolution-7") and "70.00 USD (budget 110)" in text and GOOD_DEAL in text for text in texts)
+    assert any(text.startswith("air-max-270") and "160.00 USD" in text and TOO_EXPENSIVE in text for text in texts)
 
 
 def test_flaky_pages_recover_with_retries(shop, receiver):
@@ -73,16 +73,6 @@ def test_retries_exhausted_names_the_url(shop, receiver):
     assert flow_run.state.type.value == "FAILED"
     assert f"{url}: HTTP 503" in flow_run.state.message
     assert shop.requests_for(url) == 3
-    assert receiver.texts() == []
-
-
-def test_a_refused_webhook_fails_the_run(shop, receiver):
-    receiver.status = 500
-    urls = shop.product_urls()[:2]
-    flow_run, checks = run(urls, budget=120)
-    assert flow_run.state.type.value == "FAILED"
-    assert "Slack message failed" in flow_run.state.message
-    assert all(check.price is not None for check in checks)  # the prices were still read
     assert receiver.texts() == []
 
 
