@@ -34,7 +34,9 @@ def test_prices_decisions_and_slack_messages(shop, receiver):
         assert check.error is None
     texts = receiver.texts()
     assert len(texts) == len(urls)
-    assert any(text.startswith("revolution-7") and "70.00 USD (budget 110)" in text and GOOD_DEAL in text for text in texts)
+    assert any(
+        text.startswith("revolution-7") and "70.00 USD (budget 110)" in text and GOOD_DEAL in text for text in texts
+    )
     assert any(text.startswith("air-max-270") and "160.00 USD" in text and TOO_EXPENSIVE in text for text in texts)
 
 

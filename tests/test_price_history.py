@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from flow_code.history import Observation, PriceHistory
-from flow_code.nike_flow import checks_of, format_table, nike_flow
+from flow_code.nike_flow import format_table, nike_flow
 from flow_code.run_info import read_flow_run
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
