@@ -22,6 +22,24 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PAGE_DELAY = 0.25
 PAGE_COUNTS = (1, 8, 32, 128)
+LOAD_URLS = 500
+LOAD_LIMIT = 20.0  # requests per second to the shop
+# (database, URLs, limit): on SQLite a rate-limited run is so slow that 100 URLs tell the story.
+LOAD_CASES = (
+    ("SQLite", 500, None),
+    ("SQLite", 100, LOAD_LIMIT),
+    ("PostgreSQL", 500, None),
+    ("PostgreSQL", 500, LOAD_LIMIT),
+)
+LOAD_RUN = """
+import json, resource, sys, time
+from flow_code.nike_flow import run_price_check
+urls, limit, history = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+started = time.perf_counter()
+checks = run_price_check(urls, 150, retry_delay_seconds=0, requests_per_second=limit, history_path=history)
+print(json.dumps({"seconds": time.perf_counter() - started, "prices": sum(c.price is not None for c in checks),
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
 
 
 def timed(function, *args) -> float:
@@ -105,6 +123,63 @@ def flow_rows(shop) -> list[tuple[str, str, str]]:
     return rows
 
 
+def load_rows(shop, sqlite_api_url: str) -> list[tuple[str, str, str]]:
+    """Many URLs against the demo shop, each case in its own process: achieved rate and peak memory.
+
+    The same runs on a server with SQLite (`prefect server start`'s default) and with PostgreSQL.
+    """
+    from flow_code.postgres import TemporaryPostgres, postgres_bin
+    from flow_code.prefect_server import PrefectServer
+
+    rows = []
+    postgres = server = None
+    try:
+        for database, count, limit in LOAD_CASES:
+            api_url = sqlite_api_url
+            if database == "PostgreSQL":
+                if postgres_bin() is None:
+                    continue
+                if server is None:
+                    postgres = TemporaryPostgres().start()
+                    env = {"PREFECT_API_DATABASE_CONNECTION_URL": postgres.prefect_url}
+                    server = PrefectServer(ui=False, env=env).start().wait_until_healthy()
+                api_url = server.api_url
+            rows.append(load_row(shop, api_url, database, count, limit))
+    finally:
+        if server is not None:
+            server.stop()
+        if postgres is not None:
+            postgres.stop()
+    return rows
+
+
+def load_row(shop, api_url: str, database: str, count: int, limit: float | None) -> tuple[str, str, str]:
+    import json
+
+    shop.reset()
+    shop.latency = 0.05
+    urls = [f"{url}?n={i}" for i, url in enumerate(shop.product_urls() * count)][:count]
+    history = Path(tempfile.mkdtemp(prefix="bench-load-")) / "prices.sqlite"
+    output = subprocess.run(
+        [sys.executable, "-c", LOAD_RUN, json.dumps(urls), json.dumps(limit), str(history)],
+        cwd=REPO,
+        env={**os.environ, "PREFECT_API_URL": api_url},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    times = shop.request_times()
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    against = f"limit {limit:g}/s" if limit else "no rate limit"
+    share = f" ({100 * rate / limit:.0f}% of the limit)" if limit else ""
+    return (
+        f"{count} URLs (pages 0.05 s, 16 threads), {against}, server on {database}",
+        f"{result['seconds']:.1f} s",
+        f"{rate:.1f} requests/s at the shop{share}; {result['prices']} prices; peak memory {result['peak_mb']:.0f} MB",
+    )
+
+
 def main_job_rows(api_url: str) -> list[tuple[str, str, str]]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     cold = run_command(
@@ -174,6 +249,7 @@ def install_rows() -> list[tuple[str, str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="skip the test suite and the fresh installs")
+    parser.add_argument("--load", action="store_true", help="only the 500-URL load rows")
     args = parser.parse_args()
 
     from flow_code import demo_shop, prefect_server
@@ -184,9 +260,11 @@ def main() -> None:
 
     try:
         with demo_shop.start() as shop:
-            rows = flow_rows(shop)
-        rows += main_job_rows(server.api_url)
-        if not args.quick:
+            rows = [] if args.load else flow_rows(shop)
+            rows += load_rows(shop, server.api_url)
+        if not args.load:
+            rows += main_job_rows(server.api_url)
+        if not (args.quick or args.load):
             rows += suite_rows() + install_rows()
     finally:
         server.stop()
@@ -204,7 +282,7 @@ def main() -> None:
     )
     text = f"# Benchmarks\n\n`make bench` (or `python bench/benchmark.py`) writes this file.\n\n{header}\n\n{table}\n"
     print(text)
-    if not args.quick:
+    if not (args.quick or args.load):
         (REPO / "bench" / "README.md").write_text(text)
 
 

@@ -88,13 +88,8 @@ def is_transient(task, run, state) -> bool:
 
 
 @task(retries=3, retry_delay_seconds=10, retry_condition_fn=is_transient, task_run_name=_price_run_name)
-def find_nike_price(url: str, timeout_seconds: float = TIMEOUT_SECONDS, rate_limit_name: str | None = None) -> Offer:
-    """The current offer (price, currency, product name) on the product page at `url`.
-
-    With `rate_limit_name`, each request first takes a slot of that Prefect rate limit.
-    """
-    if rate_limit_name:
-        rate_limit(rate_limit_name, strict=True)
+def find_nike_price(url: str, timeout_seconds: float = TIMEOUT_SECONDS) -> Offer:
+    """The current offer (price, currency, product name) on the product page at `url`."""
     html = fetch_page(url, timeout=timeout_seconds)
     try:
         return read_offer(html)
@@ -162,13 +157,11 @@ def nike_flow(
     if len(unique_urls) < len(urls):
         duplicates = sorted({url for url in urls if urls.count(url) > 1})
         logger.warning("Checking each URL once; listed more than once: %s", ", ".join(duplicates))
-    limit_names = [None] * len(unique_urls)
-    if requests_per_second:
-        ensure_host_rate_limits(unique_urls, requests_per_second)
-        limit_names = [host_limit_name(url) for url in unique_urls]
-
     finder = find_nike_price.with_options(retries=retries, retry_delay_seconds=retry_delay_seconds)
-    futures = finder.map(unique_urls, timeout_seconds=unmapped(timeout_seconds), rate_limit_name=limit_names)
+    if requests_per_second:
+        futures = _submit_at_rate(finder, unique_urls, requests_per_second, timeout_seconds)
+    else:
+        futures = finder.map(unique_urls, timeout_seconds=unmapped(timeout_seconds))
     history = PriceHistory(history_path)
     run_id = str(current_flow_run.id)
     checks = []
@@ -195,6 +188,20 @@ def nike_flow(
     if any(check.error for check in checks):
         raise PriceCheckFailed(checks)
     return checks
+
+
+def _submit_at_rate(finder, urls: list[str], per_second: float, timeout_seconds: float) -> list:
+    """Submit one page check per slot of its host's rate limit: at most `per_second` requests a second.
+
+    The flow takes the slots itself, one caller per run, so pages start at the limit's pace and still
+    run concurrently.
+    """
+    ensure_host_rate_limits(urls, per_second)
+    futures = []
+    for url in urls:
+        rate_limit(host_limit_name(url), strict=True)
+        futures.append(finder.submit(url, timeout_seconds=timeout_seconds))
+    return futures
 
 
 def _decide(url: str, offer_or_error: Offer | BaseException, budget: int, currency: str) -> PriceCheck:

@@ -1,10 +1,10 @@
 """Requests per second per shop: a Prefect global concurrency limit used as a rate limit.
 
-    ensure_host_rate_limits(urls, per_second=5)   # once, before the tasks start
-    rate_limit(host_limit_name(url))              # in a task, before each request
+    ensure_host_rate_limits(urls, per_second=5)   # once: one limit per host, on the server
+    rate_limit(host_limit_name(url))              # before each request: waits for a slot
 
-The limit lives on the Prefect server, so every task, flow run and worker that uses the same name
-shares it: ten flow runs against one shop still send at most `per_second` requests a second.
+The limits live on the Prefect server, so every flow run and worker that uses the same name shares
+them: ten flow runs against one shop still send at most `per_second` requests a second.
 """
 
 from __future__ import annotations

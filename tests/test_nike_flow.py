@@ -118,3 +118,17 @@ def test_pages_are_fetched_concurrently(shop):
     ratio = timings["8 pages"] / timings["1 page"]
     print(f"\n1 slow page: {timings['1 page']:.2f} s, 8 slow pages: {timings['8 pages']:.2f} s, ratio {ratio:.2f}")
     assert timings["8 pages"] < 8 * delay  # one after another they could not take less than 8 s
+
+
+def test_requests_per_second_caps_the_rate_at_the_shop(shop):
+    per_second, count = 5.0, 16
+    urls = [f"{url}?copy={i}" for i, url in enumerate(shop.product_urls() * 3)][:count]
+    checks = run_price_check(urls, 120, retry_delay_seconds=0, requests_per_second=per_second)
+    assert all(check.price is not None for check in checks)
+    times = shop.request_times()
+    assert len(times) == count
+    # A burst of `per_second` requests may go at once; every further one waits for a slot.
+    burst = int(per_second)
+    spread = times[-1] - times[burst - 1]
+    print(f"\n{count} requests at {per_second}/s: the last {count - burst} took {spread:.2f} s")
+    assert spread >= (count - burst) / per_second * 0.8
