@@ -1,0 +1,81 @@
+"""A throwaway PostgreSQL server on loopback, for the production layout's tests and benchmark.
+
+    with TemporaryPostgres() as db:
+        PrefectServer(env={"PREFECT_API_DATABASE_CONNECTION_URL": db.prefect_url}).start()
+
+Uses Debian's `postgresql` package (`/usr/lib/postgresql/<version>/bin`); `.ci/run` installs it.
+PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from flow_code.background import BackgroundProcess
+from flow_code.prefect_server import free_port
+
+
+def postgres_bin() -> Path | None:
+    """The newest installed PostgreSQL's bin folder, or None."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parent.parent.name))
+    return found[-1].parent if found else None
+
+
+class TemporaryPostgres:
+    """initdb + postgres in a temporary folder, trust auth on 127.0.0.1 only; removed on stop."""
+
+    def __init__(self, port: int | None = None):
+        self.bin = postgres_bin()
+        if self.bin is None:
+            raise RuntimeError("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+        self.port = port or free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="kit-postgres-"))
+        self.data = self.folder / "data"
+        self.prefect_url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+        self.process: BackgroundProcess | None = None
+
+    def _as_owner(self, command: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+    def start(self, timeout: float = 60) -> TemporaryPostgres:
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+        subprocess.run(
+            self._as_owner(
+                [str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        server = [str(self.bin / "postgres"), "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.port)]
+        server += ["-k", str(self.folder), "-c", "max_connections=200"]
+        self.process = BackgroundProcess(self._as_owner(server), log_path=self.folder / "postgres.log")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready = subprocess.run(
+                [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True
+            )
+            if ready.returncode == 0:
+                return self
+            if not self.process.running:
+                break
+            time.sleep(0.2)
+        log = self.process.log_tail()
+        self.stop()
+        raise RuntimeError(f"PostgreSQL on port {self.port} did not start; its log:\n{log}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> TemporaryPostgres:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
