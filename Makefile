@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint lab shop notebooks bench requirements clean
+.PHONY: demo test lint lab shop notebooks screenshots bench requirements clean
 
 demo: $(STAMP)  ## check the demo shop's shoe prices with the capstone flow
 	$(PY) -m flow_code.nike_flow
@@ -16,11 +16,15 @@ test: $(STAMP)  ## every test: lint, unit, flows, notebooks
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-lab: $(STAMP)  ## JupyterLab on http://127.0.0.1:8888/lab
-	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port 8888 notebooks/index.ipynb
+lab: $(STAMP)  ## JupyterLab on http://127.0.0.1:8888/lab, the Prefect UI at http://127.0.0.1:8888/prefect/
+	PATH="$(abspath $(VENV))/bin:$$PATH" binder/start jupyter lab --ip 127.0.0.1 --port 8888 \
+		--config binder/jupyter_server_config.py $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/index.ipynb
 
 notebooks: $(STAMP)  ## re-execute every notebook in place against a fresh Prefect server
 	$(PY) -m flow_code.course execute
+
+screenshots: $(STAMP)  ## retake the README's screenshots (an emulated Binder launch, headless Chromium)
+	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -n 0 -q tests/test_binder.py -k browser
 
 bench: $(STAMP)  ## measure the kit: prints a table and writes bench/README.md (~10 min)
 	$(PY) bench/benchmark.py
@@ -39,8 +43,9 @@ $(STAMP): requirements.txt pyproject.toml
 	fi
 	@rm -f $(VENV)/.installed-* && touch $@
 
-requirements:  ## re-pin requirements.txt from requirements.in
+requirements:  ## re-pin requirements.txt from requirements.in (binder/ gets the same pins)
 	uv pip compile --quiet --python-version 3.11 requirements.in -o requirements.txt
+	cp requirements.txt binder/requirements.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache
