@@ -24,7 +24,7 @@ from flow_code.prefect_server import PrefectServer, wait_for_api
 def pytest_configure(config):
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return  # the controller started the server and exported its address
-    server = PrefectServer().start()
+    server = PrefectServer(ui=False).start()  # tests read the API; the Binder test has its own UI
     # Stopped at interpreter exit, after Prefect's own exit hooks have sent the last logs
     # and events to it (stopping it earlier leaves them retrying a dead server).
     atexit.register(server.stop)

@@ -11,8 +11,6 @@ The main job checks the demo shop's products (or the URLs given) and prints a ta
     python -m flow_code.nike_flow serve [--interval SECONDS] [--budget N] URL ...
 """
 
-from __future__ import annotations
-
 import argparse
 import sys
 from datetime import UTC, datetime, timedelta

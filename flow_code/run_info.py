@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
@@ -24,13 +25,20 @@ def read_flow_run(state_or_id: State | UUID | str) -> FlowRun:
         return client.read_flow_run(flow_run_id(state_or_id))
 
 
-def read_task_runs(state_or_id: State | UUID | str) -> list[TaskRun]:
-    """The task runs of a flow run, oldest first."""
+def read_task_runs(state_or_id: State | UUID | str, settle_seconds: float = 10) -> list[TaskRun]:
+    """The task runs of a flow run, oldest first, once each has its final state.
+
+    A task's last state reaches the server a moment after the flow returns (on a busy machine, up to
+    seconds later): this waits up to `settle_seconds` for it.
+    """
+    flow_run_filter = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id(state_or_id)]))
+    deadline = time.monotonic() + settle_seconds
     with get_client(sync_client=True) as client:
-        return client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id(state_or_id)])),
-            sort=TaskRunSort.EXPECTED_START_TIME_ASC,
-        )
+        while True:
+            runs = client.read_task_runs(flow_run_filter=flow_run_filter, sort=TaskRunSort.EXPECTED_START_TIME_ASC)
+            if all(run.state and run.state.is_final() for run in runs) or time.monotonic() > deadline:
+                return runs
+            time.sleep(0.1)
 
 
 def task_run_states(state_or_id: State | UUID | str, prefix: str = "") -> dict[str, str]:

@@ -121,8 +121,8 @@ def test_pages_are_fetched_concurrently(shop):
 
 
 def test_requests_per_second_caps_the_rate_at_the_shop(shop):
-    per_second, count = 5.0, 16
-    urls = [f"{url}?copy={i}" for i, url in enumerate(shop.product_urls() * 3)][:count]
+    per_second, count = 4.0, 8
+    urls = [f"{url}?copy={i}" for i, url in enumerate(shop.product_urls() * 2)][:count]
     checks = run_price_check(urls, 120, retry_delay_seconds=0, requests_per_second=per_second)
     assert all(check.price is not None for check in checks)
     times = shop.request_times()

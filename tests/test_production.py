@@ -18,7 +18,7 @@ from flow_code.postgres import TemporaryPostgres, postgres_bin
 from flow_code.prefect_server import PrefectServer
 
 pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed (.ci/run installs it)")
-BURST = 8
+BURST = 4
 PER_WORKER = BURST // 2  # `--limit`: each worker runs at most this many at once, so both must take part
 
 
