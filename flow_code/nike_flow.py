@@ -13,6 +13,7 @@ The main job checks the demo shop's products (or the URLs given) and prints a ta
 
 import argparse
 import sys
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
@@ -153,7 +154,7 @@ def nike_flow(
     logger = get_run_logger()
     unique_urls = list(dict.fromkeys(urls))
     if len(unique_urls) < len(urls):
-        duplicates = sorted({url for url in urls if urls.count(url) > 1})
+        duplicates = sorted(url for url, times in Counter(urls).items() if times > 1)
         logger.warning("Checking each URL once; listed more than once: %s", ", ".join(duplicates))
     finder = find_nike_price.with_options(retries=retries, retry_delay_seconds=retry_delay_seconds)
     if requests_per_second:
