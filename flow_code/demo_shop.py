@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 from flow_code.local_server import BackgroundServer, QuietHandler
 
 MAX_DELAY_SECONDS = 30.0
+HTML = "text/html; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -98,19 +99,19 @@ class ShopHandler(QuietHandler):
         if url.path == "/products.json":
             return self.send_body(200, products_json(shop).encode(), "application/json")
         if url.path == "/":
-            return self.send_body(200, index_page(shop).encode(), "text/html; charset=utf-8")
+            return self.send_body(200, index_page(shop).encode(), HTML)
         attempt = shop.count_request(url.path.rstrip("/"))
         if url.path.startswith("/trouble/"):
             return self.send_body(*trouble_response(url.path.removeprefix("/trouble/")))
         product = shop.products.get(url.path.rstrip("/"))
         if product is None:
-            return self.send_body(404, not_found_page(url.path).encode(), "text/html; charset=utf-8")
+            return self.send_body(404, not_found_page(url.path).encode(), HTML)
         delay = float(query.get("delay", [shop.latency])[0])
         time.sleep(min(max(delay, 0.0), MAX_DELAY_SECONDS))
         if attempt <= shop.fail_first:
             body = b"<html><head><title>503 Service Unavailable</title></head><body>Try again.</body></html>"
             return self.send_body(503, body, "text/html", {"Retry-After": "1"})
-        self.send_body(200, product_page(product).encode(), "text/html; charset=utf-8")
+        self.send_body(200, product_page(product).encode(), HTML)
 
     do_HEAD = do_GET
 
@@ -289,7 +290,6 @@ MARKUPS = {
 
 # --- pages that go wrong ---------------------------------------------------------------------
 
-HTML = "text/html; charset=utf-8"
 TROUBLE = {
     "bot-block": "403 with an 'Access Denied' page, as bot protection answers",
     "no-price": "a product page with no price on it",
