@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -18,6 +20,16 @@ REPO = Path(__file__).resolve().parent.parent
 def prefect_command(*args: str) -> list[str]:
     """The `prefect` CLI of this interpreter's environment."""
     return [sys.executable, "-m", "prefect", *args]
+
+
+def wait_until(ready: Callable[[], bool], timeout: float, still_starting: Callable[[], bool] = lambda: True) -> bool:
+    """Poll `ready()` until it is true (True), or `timeout` passes or `still_starting()` is false (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and still_starting():
+        if ready():
+            return True
+        time.sleep(0.2)
+    return False
 
 
 class BackgroundProcess:

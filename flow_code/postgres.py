@@ -13,10 +13,9 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from flow_code.background import BackgroundProcess
+from flow_code.background import BackgroundProcess, wait_until
 from flow_code.prefect_server import free_port
 
 
@@ -55,19 +54,15 @@ class TemporaryPostgres:
         server = [str(self.bin / "postgres"), "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.port)]
         server += ["-k", str(self.folder), "-c", "max_connections=200"]
         self.process = BackgroundProcess(self._as_owner(server), log_path=self.folder / "postgres.log")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready = subprocess.run(
-                [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True
-            )
-            if ready.returncode == 0:
-                return self
-            if not self.process.running:
-                break
-            time.sleep(0.2)
+        if wait_until(self._accepts_connections, timeout, still_starting=lambda: self.process.running):
+            return self
         log = self.process.log_tail()
         self.stop()
         raise RuntimeError(f"PostgreSQL on port {self.port} did not start; its log:\n{log}")
+
+    def _accepts_connections(self) -> bool:
+        ready = [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)]
+        return subprocess.run(ready, capture_output=True).returncode == 0
 
     def stop(self) -> None:
         if self.process is not None:

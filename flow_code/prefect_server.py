@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import socket
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
-from flow_code.background import BackgroundProcess, prefect_command
+from flow_code.background import BackgroundProcess, prefect_command, wait_until
 
 
 def free_port() -> int:
@@ -34,12 +33,7 @@ def api_is_healthy(api_url: str, timeout: float = 2.0) -> bool:
 
 def wait_for_api(api_url: str, timeout: float = 120.0, still_starting=lambda: True) -> bool:
     """Wait until `/api/health` answers (True), or `timeout` passes or `still_starting()` is False."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and still_starting():
-        if api_is_healthy(api_url):
-            return True
-        time.sleep(0.2)
-    return False
+    return wait_until(lambda: api_is_healthy(api_url), timeout, still_starting)
 
 
 class PrefectServer:

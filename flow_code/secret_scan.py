@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from flow_code.background import REPO
+
 PATTERNS = {
     "Slack webhook": r"hooks\.slack\.com/services/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{12,}",
     "Slack token": r"xox[abposr]-[0-9A-Za-z-]{10,}",
@@ -61,8 +63,7 @@ def scan(paths: list[Path], repo: Path | None = None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    repo = Path(__file__).resolve().parent.parent
-    finds = scan([Path(name) for name in argv]) if argv else scan(tracked_files(repo), repo)
+    finds = scan([Path(name) for name in argv]) if argv else scan(tracked_files(REPO), REPO)
     for find in finds:
         print(find)
     return 1 if finds else 0

@@ -13,14 +13,13 @@ import re
 import secrets
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
 from remote_kernel import run_in_new_kernel
 
-from flow_code.background import REPO, BackgroundProcess
+from flow_code.background import REPO, BackgroundProcess, wait_until
 from flow_code.prefect_server import free_port
 
 BINDER = REPO / "binder"
@@ -104,18 +103,16 @@ def binder(tmp_path_factory):
 
 
 def wait_for(ready, process: BackgroundProcess, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if ready():
-                return
-        except (requests.RequestException, ValueError):  # not up yet, or not JSON yet
-            pass
-        if not process.running:
-            break
-        time.sleep(0.3)
-    state = "still running" if process.running else "exited"
-    raise AssertionError(f"not ready after {timeout} s ({state}); the log:\n{process.log_tail(60)}")
+    if not wait_until(lambda: answers(ready), timeout, still_starting=lambda: process.running):
+        state = "still running" if process.running else "exited"
+        raise AssertionError(f"not ready after {timeout} s ({state}); the log:\n{process.log_tail(60)}")
+
+
+def answers(ready) -> bool:
+    try:
+        return ready()
+    except (requests.RequestException, ValueError):  # not up yet, or not JSON yet
+        return False
 
 
 def test_post_build_installs_the_proxy_configuration(binder):
