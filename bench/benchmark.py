@@ -19,7 +19,9 @@ import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from flow_code.background import REPO
+from flow_code.timing import Stopwatch
+
 PAGE_DELAY = 0.25
 PAGE_COUNTS = (1, 8, 32, 128)
 LOAD_URLS = 500
@@ -32,26 +34,25 @@ LOAD_CASES = (
     ("PostgreSQL", 500, LOAD_LIMIT),
 )
 LOAD_RUN = """
-import json, resource, sys, time
+import json, resource, sys
 from flow_code.nike_flow import run_price_check
+from flow_code.timing import Stopwatch
 urls, limit, history = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
-started = time.perf_counter()
-checks = run_price_check(urls, 150, retry_delay_seconds=0, requests_per_second=limit, history_path=history)
-print(json.dumps({"seconds": time.perf_counter() - started, "prices": sum(c.price is not None for c in checks),
+with Stopwatch() as watch:
+    checks = run_price_check(urls, 150, retry_delay_seconds=0, requests_per_second=limit, history_path=history)
+print(json.dumps({"seconds": watch.seconds, "prices": sum(c.price is not None for c in checks),
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def timed(function, *args) -> float:
-    started = time.perf_counter()
-    function(*args)
-    return time.perf_counter() - started
+def timed(function, *args, **kwargs) -> float:
+    with Stopwatch() as watch:
+        function(*args, **kwargs)
+    return watch.seconds
 
 
 def run_command(command: list[str], env: dict | None = None, cwd: Path = REPO) -> float:
-    started = time.perf_counter()
-    subprocess.run(command, env=env, cwd=cwd, check=True, capture_output=True)
-    return time.perf_counter() - started
+    return timed(subprocess.run, command, env=env, cwd=cwd, check=True, capture_output=True)
 
 
 def flow_rows(shop) -> list[tuple[str, str, str]]:
@@ -201,13 +202,13 @@ def main_job_rows(api_url: str) -> list[tuple[str, str, str]]:
 
 def suite_rows() -> list[tuple[str, str, str]]:
     report = Path(tempfile.mkdtemp()) / "junit.xml"
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"],
-        cwd=REPO,
-        capture_output=True,
-    )
-    wall = time.perf_counter() - started
+    with Stopwatch() as suite:
+        subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"],
+            cwd=REPO,
+            capture_output=True,
+        )
+    wall = suite.seconds
     cases = ElementTree.parse(report).getroot().iter("testcase")
     times = [(case.get("classname", ""), float(case.get("time", 0))) for case in cases]
     total = sum(seconds for _, seconds in times)
