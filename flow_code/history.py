@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS slack_messages (
     sent_at TEXT NOT NULL
 );
 """
+# The columns in `Observation`'s field order (`_observation` reads a row back).
+SELECT_OBSERVATIONS = "SELECT url, product, price, currency, checked_at, flow_run_id FROM observations"
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,7 @@ class PriceHistory:
         where, args = ("WHERE url = ?", (url,)) if url else ("", ())
         with self._connect() as db:
             rows = db.execute(
-                f"SELECT url, product, price, currency, checked_at, flow_run_id FROM observations {where} "
-                "ORDER BY checked_at, rowid",
+                f"{SELECT_OBSERVATIONS} {where} ORDER BY checked_at, rowid",
                 args,
             ).fetchall()
         return [_observation(row) for row in rows]
@@ -110,7 +111,7 @@ class PriceHistory:
         """The latest observation of `url` made by a flow run other than `flow_run_id`."""
         with self._connect() as db:
             row = db.execute(
-                "SELECT url, product, price, currency, checked_at, flow_run_id FROM observations "
+                f"{SELECT_OBSERVATIONS} "
                 "WHERE url = ? AND flow_run_id != ? ORDER BY checked_at DESC, rowid DESC LIMIT 1",
                 (url, flow_run_id),
             ).fetchone()
