@@ -1,6 +1,5 @@
 """prefect.yaml, `prefect deploy`, a real worker and a real `serve` process against the test server."""
 
-import os
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.exceptions import PrefectHTTPStatusError
+from prefect_cli import prefect_cli
 
 from flow_code.background import REPO, BackgroundProcess, prefect_command
 from flow_code.schedules import next_run_times
@@ -18,19 +18,6 @@ from flow_code.schedules import next_run_times
 pytestmark = pytest.mark.usefixtures("prefect_api")
 FLOW = "Shoe Price Notification"
 FAST_POLLING = {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
-
-
-def prefect_cli(*args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        prefect_command("--no-prompt", *args),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "PWD": str(REPO)},
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return done
 
 
 @pytest.fixture(scope="module")

@@ -5,15 +5,14 @@ Every run must end Completed, each run exactly once (one worker, one attempt, on
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import time
 
 import pytest
 from prefect.client.orchestration import SyncPrefectClient
+from prefect_cli import prefect_cli
 
-from flow_code.background import REPO, BackgroundProcess, prefect_command
+from flow_code.background import BackgroundProcess, prefect_command
 from flow_code.postgres import TemporaryPostgres, postgres_bin
 from flow_code.prefect_server import PrefectServer
 
@@ -31,16 +30,10 @@ def production_server():
             yield server
 
 
-def cli(api_url: str, *args: str) -> None:
-    env = {**os.environ, "PREFECT_API_URL": api_url, "PWD": str(REPO)}
-    done = subprocess.run(prefect_command("--no-prompt", *args), cwd=REPO, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-
-
 def test_two_workers_drain_a_burst_of_runs_once_each(production_server, shop, receiver, tmp_path):
     api_url = production_server.api_url
-    cli(api_url, "work-pool", "create", "shoe-pool", "--type", "process", "--overwrite")
-    cli(api_url, "deploy", "--name", "daily-price-check")
+    prefect_cli("work-pool", "create", "shoe-pool", "--type", "process", "--overwrite", PREFECT_API_URL=api_url)
+    prefect_cli("deploy", "--name", "daily-price-check", PREFECT_API_URL=api_url)
 
     url = shop.product_urls()[3]
     env = {
