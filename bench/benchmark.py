@@ -252,7 +252,7 @@ def install_rows() -> list[tuple[str, str, str]]:
         if shutil.which("uv"):
             venv = Path(scratch) / "uv"
             times["uv"] = run_command(["uv", "venv", "-q", str(venv)]) + run_command(
-                ["uv", "pip", "install", "-q", "-r", "requirements.txt", "--no-cache"],
+                ["uv", "pip", "install", "-q", "--compile-bytecode", "-r", "requirements.txt", "--no-cache"],
                 env={**os.environ, "VIRTUAL_ENV": str(venv)},
             )
         venv = Path(scratch) / "pip"
