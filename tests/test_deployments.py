@@ -1,11 +1,8 @@
-"""prefect.yaml and `prefect deploy` against the test server: schedules, parameters, validation.
-
-A real worker and a real `serve` process running deployments are checked by notebook 07 (nbval compares
-its committed outputs: run states, parameters, Slack messages; papermill runs it with another budget) and,
-with two workers on PostgreSQL, by test_production.py.
-"""
+"""prefect.yaml, `prefect deploy`, a real worker and a real `serve` process against the test server."""
 
 import subprocess
+import sys
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -15,11 +12,12 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import PrefectHTTPStatusError
 from prefect_cli import prefect_cli
 
-from flow_code.background import REPO, prefect_command
+from flow_code.background import REPO, BackgroundProcess, prefect_command
 from flow_code.schedules import next_run_times
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 FLOW = "Shoe Price Notification"
+FAST_POLLING = {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +31,20 @@ def deployed():
             for d in client.read_deployments()
             if d.name in {"daily-price-check", "weekday-morning-check", "weekend-sale-check"}
         }
+
+
+@pytest.fixture
+def process():
+    """Start background processes; every one is stopped at the end, even when the test fails."""
+    started = []
+
+    def start(command, **env):
+        started.append(BackgroundProcess(command, env={**FAST_POLLING, **env}))
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.stop()
 
 
 def test_prefect_deploy_all_creates_three_scheduled_deployments(deployed):
@@ -59,6 +71,38 @@ def test_prefect_deploy_all_creates_three_scheduled_deployments(deployed):
         for w in next_run_times(deployed["weekend-sale-check"].schedules[0].schedule, n=4, start=start)
     ]
     assert [(w.strftime("%a %H:%M")) for w in weekend] == ["Sat 10:00", "Sun 10:00"] * 2
+
+
+def test_a_worker_runs_a_deployment_with_parameters(deployed, process, shop, receiver):
+    worker = process(prefect_command("worker", "start", "--pool", "shoe-pool"), SLACK_WEBHOOK_URL=receiver.webhook_url)
+    urls = shop.product_urls()[:3]
+    flow_run = run_deployment(f"{FLOW}/daily-price-check", parameters={"urls": urls, "budget": 150}, timeout=180)
+    assert flow_run.state.is_completed(), f"{flow_run.state!r}\n{worker.log_tail()}"
+    assert flow_run.parameters["budget"] == 150
+    assert sorted(text.split(":")[0] for text in receiver.texts()) == sorted(url.split("/")[-2] for url in urls)
+    assert all("(budget 150)" in text for text in receiver.texts())
+    assert all(shop.requests_for(url) == 1 for url in urls)
+
+
+def test_a_serve_process_runs_a_triggered_run(process, shop, receiver):
+    urls = shop.product_urls()[3:5]
+    served = process(
+        [sys.executable, "-m", "flow_code.nike_flow", "serve", "--name", "test-serve", "--cron", "0 9 * * 1", *urls],
+        SLACK_WEBHOOK_URL=receiver.webhook_url,
+    )
+    deadline = time.monotonic() + 90
+    with get_client(sync_client=True) as client:
+        while True:
+            try:
+                client.read_deployment_by_name(f"{FLOW}/test-serve")
+                break
+            except Exception:
+                assert served.running and time.monotonic() < deadline, served.log_tail()
+                time.sleep(0.5)
+    flow_run = run_deployment(f"{FLOW}/test-serve", parameters={"budget": 71}, timeout=120)
+    assert flow_run.state.is_completed(), f"{flow_run.state!r}\n{served.log_tail()}"
+    texts = [text for text in receiver.texts() if "(budget 71)" in text]
+    assert len(texts) == 2 and any("revolution-7" in text and "Buy the shoes!" in text for text in texts)
 
 
 def test_a_run_with_invalid_parameters_is_rejected(deployed):
