@@ -24,7 +24,7 @@ lab: $(STAMP)  ## JupyterLab on http://127.0.0.1:8888/lab, the Prefect UI at htt
 		--config binder/jupyter_server_config.py $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/index.ipynb
 
 notebooks: $(STAMP)  ## re-execute every notebook in place against a fresh Prefect server
-	$(PY) -m flow_code.course execute
+	$(PY) -m flow_code.kit.execute_notebooks
 
 screenshots: $(STAMP)  ## retake the README's screenshots (an emulated Binder launch, headless Chromium)
 	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -n 0 -q tests/test_binder.py -k browser
@@ -33,7 +33,7 @@ bench: $(STAMP)  ## measure the kit: prints a table and writes bench/README.md (
 	$(PY) bench/benchmark.py
 
 shop: $(STAMP)  ## the demo shop in the foreground on http://127.0.0.1:8000
-	$(PY) -m flow_code.demo_shop --port 8000
+	$(PY) -m flow_code.kit.demo_shop --port 8000
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "the kit needs Python 3.11+"'

@@ -1,9 +1,13 @@
-"""Shared test set-up: one real Prefect server per test session, the demo shop, the Slack receiver.
+"""Shared test set-up: one real Prefect server per test session, started when a test first needs it.
 
-The server is launched in `pytest_configure`, before any test module imports Prefect (Prefect reads
-its settings at import), and its address is exported: test code, notebook kernels (nbval's and
-papermill's) and subprocesses all inherit it. Collection overlaps the server's start-up; tests wait
-for it after collection. Under pytest-xdist only the controller starts it; workers inherit its address.
+`pytest_configure` (on the xdist controller, or the only process) picks the server's port and home and
+exports them before any test module imports Prefect (Prefect reads its settings at import): test
+code, notebook kernels (nbval's and papermill's) and subprocesses all inherit them. The server itself
+starts only when a test that uses the `prefect_api` fixture, or a notebook, is about to run: the first
+xdist worker to get there starts it under a file lock; the others find it running. It belongs to the
+controller process: its supervisor stops it, and removes its home, when the test run ends, however
+it ends. `pytest tests/test_prices.py` starts no server.
+
 Tests are spread with `--dist loadscope`: a notebook's cells (nbval) stay on one worker, as do a test
 module's functions or a test class's methods.
 """
@@ -11,39 +15,74 @@ module's functions or a test class's methods.
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
+import shutil
 import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from flow_code import demo_shop, slack_receiver
-from flow_code.course import kernel_environment
-from flow_code.prefect_server import PrefectServer, wait_for_api
+from flow_code.kit import demo_shop, slack_receiver
+from flow_code.kit.execute_notebooks import kernel_environment
+from flow_code.kit.processes import BackgroundProcess, PrefectServer, free_port
+
+SESSION_DIR = "KIT_TEST_SESSION_DIR"
+SESSION_PID = "KIT_TEST_SESSION_PID"
 
 
 def pytest_configure(config):
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        return  # the controller started the server and exported its address
-    server = PrefectServer(ui=False).start()  # tests read the API; the Binder test has its own UI
-    # Stopped at interpreter exit, after Prefect's own exit hooks have sent the last logs
-    # and events to it (stopping it earlier leaves them retrying a dead server).
-    atexit.register(server.stop)
-    os.environ.update(kernel_environment(server.api_url), PREFECT_HOME=str(server.home))
-    # The tests' price history, away from the kit's own data/ folder.
-    os.environ["PRICE_HISTORY_PATH"] = os.path.join(tempfile.mkdtemp(prefix="test-history-"), "prices.sqlite")
+        return  # the controller chose the server's address; workers inherited it
+    session_dir = Path(tempfile.mkdtemp(prefix="kit-test-session-"))
+    os.environ.update(
+        kernel_environment(f"http://127.0.0.1:{free_port()}/api"),
+        PREFECT_HOME=str(session_dir / "prefect-home"),
+        PRICE_HISTORY_PATH=str(session_dir / "prices.sqlite"),  # away from the kit's own data/ folder
+        **{SESSION_DIR: str(session_dir), SESSION_PID: str(os.getpid())},
+    )
     os.environ.pop("SLACK_WEBHOOK_URL", None)
+    # The server's supervisor removes the folder when a server was started; else this does.
+    atexit.register(lambda: (session_dir / "server-started").exists() or shutil.rmtree(session_dir, True))
 
 
-def pytest_collection_finish(session):
-    """Wait for the server once collection is done (it started in pytest_configure)."""
-    api_url = os.environ["PREFECT_API_URL"]
-    if not wait_for_api(api_url, timeout=180):
-        raise RuntimeError(f"the test Prefect server at {api_url} did not start")
+_session_server_ready = False
+
+
+def start_session_server() -> None:
+    """Start the test run's Prefect server, once for all xdist workers, and wait until it answers."""
+    global _session_server_ready
+    if _session_server_ready:
+        return
+    session_dir = Path(os.environ[SESSION_DIR])
+    with open(session_dir / "server.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        started = session_dir / "server-started"
+        if not started.exists():
+            PrefectServer(
+                port=urlsplit(os.environ["PREFECT_API_URL"]).port,
+                home=os.environ["PREFECT_HOME"],
+                ui=False,  # tests read the API; the Binder test has its own UI
+                timeout=180,
+                owner_pid=int(os.environ[SESSION_PID]),
+                remove_on_stop=[session_dir],
+            )
+            started.touch()
+    _session_server_ready = True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Notebooks (nbval starts their kernel in setup) and tests using `prefect_api` get the server first."""
+    if item.path.suffix == ".ipynb" or "prefect_api" in getattr(item, "fixturenames", ()):
+        start_session_server()
 
 
 @pytest.fixture(scope="session")
 def prefect_api() -> str:
     """The test session's Prefect API URL (already answering)."""
+    start_session_server()
     return os.environ["PREFECT_API_URL"]
 
 
@@ -67,3 +106,17 @@ def receiver(monkeypatch):
     with slack_receiver.start() as running:
         monkeypatch.setenv("SLACK_WEBHOOK_URL", running.webhook_url)
         yield running
+
+
+@pytest.fixture
+def process():
+    """Start background processes (`process(command, **env)`); each is stopped at the end, even on failure."""
+    started = []
+
+    def start(command: list[str], log_path=None, **env: str) -> BackgroundProcess:
+        started.append(BackgroundProcess(command, env=env, log_path=log_path))
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.stop()

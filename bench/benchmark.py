@@ -20,8 +20,8 @@ import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from flow_code.background import REPO
-from flow_code.timing import Stopwatch
+from flow_code.kit.notebook_helpers import Stopwatch
+from flow_code.kit.processes import REPO
 
 PAGE_DELAY = 0.25
 PAGE_COUNTS = (1, 8, 32, 128)
@@ -37,7 +37,7 @@ LOAD_CASES = (
 LOAD_RUN = """
 import json, resource, sys
 from flow_code.nike_flow import run_price_check
-from flow_code.timing import Stopwatch
+from flow_code.kit.notebook_helpers import Stopwatch
 urls, limit, history = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
 with Stopwatch() as watch:
     checks = run_price_check(urls, 150, retry_delay_seconds=0, requests_per_second=limit, history_path=history)
@@ -130,8 +130,8 @@ def load_rows(shop, sqlite_api_url: str) -> list[tuple[str, str, str]]:
 
     The same runs on a server with SQLite (`prefect server start`'s default) and with PostgreSQL.
     """
-    from flow_code.postgres import TemporaryPostgres, postgres_bin
-    from flow_code.prefect_server import PrefectServer
+    from flow_code.kit.postgres import TemporaryPostgres, postgres_bin
+    from flow_code.kit.processes import PrefectServer
 
     rows = []
     postgres = server = None
@@ -142,9 +142,9 @@ def load_rows(shop, sqlite_api_url: str) -> list[tuple[str, str, str]]:
                 if postgres_bin() is None:
                     continue
                 if server is None:
-                    postgres = TemporaryPostgres().start()
+                    postgres = TemporaryPostgres()
                     env = {"PREFECT_API_DATABASE_CONNECTION_URL": postgres.prefect_url}
-                    server = PrefectServer(ui=False, env=env).start().wait_until_healthy()
+                    server = PrefectServer(ui=False, env=env)
                 api_url = server.api_url
             rows.append(load_row(shop, api_url, database, count, limit))
     finally:
@@ -276,9 +276,10 @@ def main() -> None:
     parser.add_argument("--load", action="store_true", help="only the 500-URL load rows")
     args = parser.parse_args()
 
-    from flow_code import demo_shop, prefect_server
+    from flow_code.kit import demo_shop
+    from flow_code.kit.processes import PrefectServer
 
-    server = prefect_server.start()
+    server = PrefectServer()
     os.environ.update(PREFECT_API_URL=server.api_url, PREFECT_HOME=str(server.home), PREFECT_LOGGING_LEVEL="WARNING")
     import prefect
 

@@ -1,4 +1,13 @@
-"""The workshop kit's code: the capstone flow, the demo shop and the local Slack receiver.
+"""The capstone price tracker. Start at nike_flow.py; it imports the rest of this folder.
+
+    nike_flow.py    the flow and its tasks (find_nike_price, compare_price, record_price), the main job
+    prices.py       read_offer: price, currency and product from a page's JSON-LD, microdata or meta tags
+    fetch.py        fetch_page: HTTP with a timeout, a size cap and errors that name the URL
+    history.py      the SQLite price history: one row per run and URL, Slack messages sent once
+    notify.py       where Slack alerts go (SLACK_WEBHOOK_URL or a SlackWebhook block), with a timeout
+    rate_limits.py  one Prefect rate limit per shop host
+    serve.py        `python -m flow_code.nike_flow serve`: the flow served on a schedule
+    kit/            the props (demo shop, Slack receiver) and the kit's machinery, not the capstone
 
 The kit runs offline, on laptops and small CI machines, so before Prefect is imported:
 - anonymous usage telemetry is off (offline it only logs "Failed to send telemetry");

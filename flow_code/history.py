@@ -20,10 +20,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from flow_code.background import REPO
-
 HISTORY_ENV = "PRICE_HISTORY_PATH"
-DEFAULT_PATH = REPO / "data" / "price-history.sqlite"
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "price-history.sqlite"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS observations (

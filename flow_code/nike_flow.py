@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
 
     shop = None
     if not args.urls:
-        from flow_code import demo_shop
+        from flow_code.kit import demo_shop
 
         shop = demo_shop.start()
         args.urls = shop.product_urls()

@@ -3,7 +3,7 @@
 import os
 import subprocess
 
-from flow_code.background import REPO, prefect_command
+from flow_code.kit.processes import REPO, prefect_command
 
 
 def prefect_cli(*args: str, **env: str) -> subprocess.CompletedProcess:

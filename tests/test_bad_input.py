@@ -9,10 +9,11 @@ from decimal import Decimal
 import pytest
 from prefect.exceptions import ParameterTypeError
 
-from flow_code import notify, slack_receiver
+from flow_code import notify
+from flow_code.kit import slack_receiver
+from flow_code.kit.notebook_helpers import read_flow_run
+from flow_code.kit.processes import free_port
 from flow_code.nike_flow import GOOD_DEAL, checks_of, nike_flow
-from flow_code.prefect_server import free_port
-from flow_code.run_info import read_flow_run
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 TIMEOUT = 1.0

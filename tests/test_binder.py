@@ -19,8 +19,7 @@ import pytest
 import requests
 from remote_kernel import run_in_new_kernel
 
-from flow_code.background import REPO, BackgroundProcess, wait_until
-from flow_code.prefect_server import free_port
+from flow_code.kit.processes import REPO, BackgroundProcess, free_port, wait_until
 
 BINDER = REPO / "binder"
 PREFIX = "/user/test/"
@@ -103,9 +102,7 @@ def binder(tmp_path_factory):
 
 
 def wait_for(ready, process: BackgroundProcess, timeout: float) -> None:
-    if not wait_until(lambda: answers(ready), timeout, still_starting=lambda: process.running):
-        state = "still running" if process.running else "exited"
-        raise AssertionError(f"not ready after {timeout} s ({state}); the log:\n{process.log_tail(60)}")
+    process.wait_until_ready(lambda: answers(ready), "binder/start + JupyterLab", timeout)
 
 
 def answers(ready) -> bool:

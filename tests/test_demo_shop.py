@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import requests
 
-from flow_code.demo_shop import CATALOG
+from flow_code.kit.demo_shop import CATALOG
 from flow_code.prices import PriceNotFound, read_offer
 
 

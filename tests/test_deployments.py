@@ -2,18 +2,17 @@
 
 import subprocess
 import sys
-import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
-from prefect.exceptions import PrefectHTTPStatusError
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect_cli import prefect_cli
 
-from flow_code.background import REPO, BackgroundProcess, prefect_command
-from flow_code.schedules import next_run_times
+from flow_code.kit.notebook_helpers import next_run_times
+from flow_code.kit.processes import REPO, prefect_command
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 FLOW = "Shoe Price Notification"
@@ -31,20 +30,6 @@ def deployed():
             for d in client.read_deployments()
             if d.name in {"daily-price-check", "weekday-morning-check", "weekend-sale-check"}
         }
-
-
-@pytest.fixture
-def process():
-    """Start background processes; every one is stopped at the end, even when the test fails."""
-    started = []
-
-    def start(command, **env):
-        started.append(BackgroundProcess(command, env={**FAST_POLLING, **env}))
-        return started[-1]
-
-    yield start
-    for running in started:
-        running.stop()
 
 
 def test_prefect_deploy_all_creates_three_scheduled_deployments(deployed):
@@ -74,7 +59,11 @@ def test_prefect_deploy_all_creates_three_scheduled_deployments(deployed):
 
 
 def test_a_worker_runs_a_deployment_with_parameters(deployed, process, shop, receiver):
-    worker = process(prefect_command("worker", "start", "--pool", "shoe-pool"), SLACK_WEBHOOK_URL=receiver.webhook_url)
+    worker = process(
+        prefect_command("worker", "start", "--pool", "shoe-pool"),
+        **FAST_POLLING,
+        SLACK_WEBHOOK_URL=receiver.webhook_url,
+    )
     urls = shop.product_urls()[:3]
     flow_run = run_deployment(f"{FLOW}/daily-price-check", parameters={"urls": urls, "budget": 150}, timeout=180)
     assert flow_run.state.is_completed(), f"{flow_run.state!r}\n{worker.log_tail()}"
@@ -88,17 +77,18 @@ def test_a_serve_process_runs_a_triggered_run(process, shop, receiver):
     urls = shop.product_urls()[3:5]
     served = process(
         [sys.executable, "-m", "flow_code.nike_flow", "serve", "--name", "test-serve", "--cron", "0 9 * * 1", *urls],
+        **FAST_POLLING,
         SLACK_WEBHOOK_URL=receiver.webhook_url,
     )
-    deadline = time.monotonic() + 90
     with get_client(sync_client=True) as client:
-        while True:
+
+        def deployed() -> bool:
             try:
-                client.read_deployment_by_name(f"{FLOW}/test-serve")
-                break
-            except Exception:
-                assert served.running and time.monotonic() < deadline, served.log_tail()
-                time.sleep(0.5)
+                return bool(client.read_deployment_by_name(f"{FLOW}/test-serve"))
+            except ObjectNotFound:
+                return False
+
+        served.wait_until_ready(deployed, "the serve process's deployment", timeout=90)
     flow_run = run_deployment(f"{FLOW}/test-serve", parameters={"budget": 71}, timeout=120)
     assert flow_run.state.is_completed(), f"{flow_run.state!r}\n{served.log_tail()}"
     texts = [text for text in receiver.texts() if "(budget 71)" in text]

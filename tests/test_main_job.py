@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from flow_code.demo_shop import CATALOG
+from flow_code.kit.demo_shop import CATALOG
 
 MAIN_JOB = [sys.executable, "-m", "flow_code.nike_flow"]
 

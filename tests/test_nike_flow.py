@@ -2,13 +2,15 @@
 
 import time
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
 from prefect.exceptions import ParameterTypeError
+from prefect_slack import SlackWebhook
 
-from flow_code.demo_shop import CATALOG
+from flow_code.kit.demo_shop import CATALOG
+from flow_code.kit.notebook_helpers import read_flow_run, read_task_runs, task_run_states
 from flow_code.nike_flow import GOOD_DEAL, TOO_EXPENSIVE, checks_of, nike_flow, run_price_check
-from flow_code.run_info import read_flow_run, read_task_runs, task_run_states
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 CATALOG_PRICES = {product.path: product.price for product in CATALOG}
@@ -78,11 +80,20 @@ def test_retries_exhausted_names_the_url(shop, receiver):
     assert receiver.texts() == []
 
 
-def test_no_webhook_means_notification_skipped(shop, monkeypatch):
-    monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
-    flow_run, checks = run(shop.product_urls()[:1], budget=120, slack_webhook_block="no-such-block")
+def test_no_webhook_means_notification_skipped(shop, receiver, monkeypatch):
+    monkeypatch.delenv("SLACK_WEBHOOK_URL")
+    block_name = f"test-alerts-{uuid4().hex[:8]}"
+    SlackWebhook(url=receiver.webhook_url).save(block_name)
+    urls = shop.product_urls()[:1]
+    try:
+        flow_run, checks = run(urls, budget=120, slack_webhook_block=block_name)  # the block is found: one message
+        assert len(receiver.texts()) == 1
+        flow_run, checks = run(urls, budget=120, slack_webhook_block="no-such-block")  # nothing found: none
+    finally:
+        SlackWebhook.delete(block_name)
     assert flow_run.state.type.value == "COMPLETED"
     assert checks[0].price is not None
+    assert len(receiver.texts()) == 1  # the second run posted nothing
 
 
 def test_invalid_parameters_fail_validation():

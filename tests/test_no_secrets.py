@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flow_code.background import REPO
-from flow_code.secret_scan import find_secrets, scan, tracked_files
+from flow_code.kit.processes import REPO
+from flow_code.kit.secret_scan import find_secrets, scan, tracked_files
 
 # Built from pieces so that this file itself holds no credential-shaped string.
 FAKE_WEBHOOK = "https://hooks.slack.com/services/" + "T0123ABCD/B0123ABCD/" + "abcdefghijklmnopqrstuvwx"

@@ -15,7 +15,7 @@ import nbformat
 import papermill
 import pytest
 
-from flow_code.course import NOTEBOOKS, course_notebooks
+from flow_code.kit.execute_notebooks import NOTEBOOKS, course_notebooks
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 TEMPLATE = ["Goals", "Prerequisites", "Time to learn", "Exercise", "Solution", "Summary", "Next"]
@@ -159,11 +159,11 @@ class Test06IntegrationsSlack:
         }
 
 
-class Test08PuttingItTogether:
+class Test07PuttingItTogether:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
     def test_papermill(self, tmp_path):
-        results = run_with("08-putting-it-together.ipynb", tmp_path, budget=100, product_count=4)
+        results = run_with("07-putting-it-together.ipynb", tmp_path, budget=100, product_count=4)
         assert results == {
             "budget": 100,
             "checked": 4,
@@ -199,11 +199,11 @@ def test_kernels_turn_prefect_deprecations_into_errors(tmp_path):
         papermill.execute_notebook(str(source), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False)
 
 
-class Test07DeploymentsAndSchedules:
+class Test08DeploymentsAndSchedules:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
     def test_papermill(self, tmp_path):
-        results = run_with("07-deployments-and-schedules.ipynb", tmp_path, budget=95, prefix="papermill")
+        results = run_with("08-deployments-and-schedules.ipynb", tmp_path, budget=95, prefix="papermill")
         assert results == {
             "budget": 95,
             "served_run": "Completed",
@@ -217,7 +217,7 @@ class Test10ScalingOutWithDask:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
     def test_papermill(self, tmp_path):
-        from flow_code.demo_shop import CATALOG
+        from flow_code.kit.demo_shop import CATALOG
 
         results = run_with("10-scaling-out-with-dask.ipynb", tmp_path, n_workers=2, budget=150, page_delay=0.1)
         assert (results["n_workers"], results["final_state"]) == (2, "Completed")

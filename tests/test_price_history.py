@@ -5,15 +5,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from flow_code.history import Observation, PriceHistory
+from flow_code.kit.notebook_helpers import read_flow_run
+from flow_code.kit.processes import wait_until
 from flow_code.nike_flow import format_table, nike_flow
-from flow_code.run_info import read_flow_run
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 REVOLUTION = "revolution-7-mens-road-running-shoes"
@@ -111,14 +111,17 @@ def test_a_killed_run_leaves_the_history_consistent(shop, tmp_path):
 
 
 def wait_for_rows(path, at_least: int, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """How many rows the history holds once it holds `at_least`, or after `timeout` seconds."""
+    count = 0
+
+    def enough() -> bool:
+        nonlocal count
         try:
             with sqlite3.connect(path, timeout=5) as db:
                 count = db.execute("SELECT COUNT(*) FROM observations").fetchone()[0]
         except sqlite3.OperationalError:  # not created yet
             count = 0
-        if count >= at_least:
-            return count
-        time.sleep(0.05)
-    raise AssertionError(f"the flow recorded fewer than {at_least} prices in {timeout} s")
+        return count >= at_least
+
+    wait_until(enough, timeout)
+    return count

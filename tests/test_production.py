@@ -6,15 +6,13 @@ Every run must end Completed, each run exactly once (one worker, one attempt, on
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from prefect.client.orchestration import SyncPrefectClient
 from prefect_cli import prefect_cli
 
-from flow_code.background import BackgroundProcess, prefect_command
-from flow_code.postgres import TemporaryPostgres, postgres_bin
-from flow_code.prefect_server import PrefectServer
+from flow_code.kit.postgres import TemporaryPostgres, postgres_bin
+from flow_code.kit.processes import PrefectServer, prefect_command, wait_until
 
 pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed (.ci/run installs it)")
 BURST = 4
@@ -26,11 +24,11 @@ def production_server():
     """PostgreSQL on loopback and a `prefect server start` that keeps its data there."""
     with TemporaryPostgres() as database:
         env = {"PREFECT_API_DATABASE_CONNECTION_URL": database.prefect_url}
-        with PrefectServer(ui=False, env=env).start().wait_until_healthy() as server:
+        with PrefectServer(ui=False, env=env) as server:
             yield server
 
 
-def test_two_workers_drain_a_burst_of_runs_once_each(production_server, shop, receiver, tmp_path):
+def test_two_workers_drain_a_burst_of_runs_once_each(production_server, process, shop, receiver, tmp_path):
     api_url = production_server.api_url
     prefect_cli("work-pool", "create", "shoe-pool", "--type", "process", "--overwrite", PREFECT_API_URL=api_url)
     prefect_cli("deploy", "--name", "daily-price-check", PREFECT_API_URL=api_url)
@@ -42,21 +40,19 @@ def test_two_workers_drain_a_burst_of_runs_once_each(production_server, shop, re
         "PRICE_HISTORY_PATH": str(tmp_path / "prices.sqlite"),
     }
     workers = [
-        BackgroundProcess(
+        process(
             prefect_command(
                 "worker", "start", "--pool", "shoe-pool", "--name", f"worker-{n}", "--limit", str(PER_WORKER)
             ),
-            env=env,
             log_path=tmp_path / f"worker-{n}.log",
+            **env,
         )
         for n in (1, 2)
     ]
-    try:
-        runs = create_burst(api_url, url)
-        finished = wait_for_final_states(api_url, runs, timeout=240, workers=workers)
-    finally:
-        for worker in workers:
-            worker.stop()
+    runs = create_burst(api_url, url)
+    finished = wait_for_final_states(api_url, runs, timeout=240, workers=workers)
+    for worker in workers:
+        worker.stop()  # their logs are complete
 
     assert {run.state_type.value for run in finished} == {"COMPLETED"}, [(r.name, r.state_name) for r in finished]
     assert all(run.run_count == 1 for run in finished)  # no run started twice
@@ -80,14 +76,15 @@ def create_burst(api_url: str, url: str) -> list:
 
 
 def wait_for_final_states(api_url: str, runs: list, timeout: float, workers) -> list:
-    ids = {run.id for run in runs}
-    deadline = time.monotonic() + timeout
+    current = []
     with SyncPrefectClient(api_url) as client:
-        while time.monotonic() < deadline:
-            current = [client.read_flow_run(run_id) for run_id in ids]
-            if all(run.state.is_final() for run in current):
-                return current
-            time.sleep(1)
+
+        def all_final() -> bool:
+            current[:] = [client.read_flow_run(run.id) for run in runs]
+            return all(run.state.is_final() for run in current)
+
+        if wait_until(all_final, timeout):
+            return current
     logs = "\n".join(worker.log_tail(30) for worker in workers)
     raise AssertionError(f"runs not finished after {timeout} s: {[r.state_name for r in current]}\n{logs}")
 

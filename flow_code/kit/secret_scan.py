@@ -1,4 +1,4 @@
-"""Look for credentials in files, notebook outputs and git history: `python -m flow_code.secret_scan [FILE ...]`.
+"""Look for credentials in files, notebook outputs and git history: `python -m flow_code.kit.secret_scan [FILE ...]`.
 
 A complement to detect-secrets (see .pre-commit-config.yaml) for the shapes this kit is most likely
 to leak: Slack webhooks and tokens (the seed had one in its code), plus other common API keys.
@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flow_code.background import REPO
+from flow_code.kit.processes import REPO
 
 PATTERNS = {
     "Slack webhook": r"hooks\.slack\.com/services/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{12,}",

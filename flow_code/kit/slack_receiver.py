@@ -8,7 +8,7 @@
     receiver.stop()
 
 Like Slack it answers `ok` with status 200, or an error word (`no_service`, `invalid_payload`, ...)
-with an error status. `python -m flow_code.slack_receiver --port 9000` runs it in the foreground
+with an error status. `python -m flow_code.kit.slack_receiver --port 9000` runs it in the foreground
 and prints each message.
 """
 
@@ -19,7 +19,7 @@ import json
 import threading
 import time
 
-from flow_code.local_server import BackgroundServer, QuietHandler
+from flow_code.kit.background_http import BackgroundServer, QuietHandler
 
 WEBHOOK_PATH = "/services/local/demo/webhook"
 ERROR_WORDS = {400: "invalid_payload", 403: "action_prohibited", 404: "no_service", 410: "channel_is_archived"}

@@ -1,7 +1,7 @@
 """The course's notebooks: list them, and re-execute them in place (`make notebooks`).
 
-    python -m flow_code.course execute                      # every notebook
-    python -m flow_code.course execute notebooks/02-*.ipynb  # some
+    python -m flow_code.kit.execute_notebooks                      # the index and every numbered notebook
+    python -m flow_code.kit.execute_notebooks notebooks/02-*.ipynb  # some
 
 Notebooks run against a fresh `prefect server start` with the same kernel set-up the tests use
 (colours off, Prefect deprecations as errors, per-kernel result storage), so the committed outputs
@@ -14,7 +14,7 @@ import argparse
 import os
 from pathlib import Path
 
-from flow_code.background import REPO
+from flow_code.kit.processes import REPO, PrefectServer
 
 NOTEBOOKS = REPO / "notebooks"
 TEST_IPYTHONDIR = REPO / "tests" / "ipython"
@@ -57,15 +57,14 @@ def execute_in_place(path: Path, timeout: int = 600) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m flow_code.course")
-    parser.add_argument("command", choices=["execute"])
+    parser = argparse.ArgumentParser(
+        prog="python -m flow_code.kit.execute_notebooks", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: index and every numbered notebook")
     args = parser.parse_args(argv)
 
-    from flow_code import prefect_server
-
     paths = args.notebooks or [NOTEBOOKS / "index.ipynb", *course_notebooks()]
-    with prefect_server.start() as server:
+    with PrefectServer() as server:
         os.environ.update(kernel_environment(server.api_url), PREFECT_HOME=str(server.home))
         for path in paths:
             print(f"executing {path.relative_to(REPO) if path.is_absolute() else path} ...", flush=True)

@@ -1,6 +1,6 @@
 """An offline stand-in for nike.com: real HTTP product pages in the markups real shops use.
 
-    python -m flow_code.demo_shop --port 8000          # serve in the foreground
+    python -m flow_code.kit.demo_shop --port 8000          # serve in the foreground
     shop = demo_shop.start(latency=0.5, fail_first=2)  # from a notebook or a test
     shop.product_urls()  ...  shop.stop()
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
-from flow_code.local_server import BackgroundServer, QuietHandler
+from flow_code.kit.background_http import BackgroundServer, QuietHandler
 
 MAX_DELAY_SECONDS = 30.0
 HTML = "text/html; charset=utf-8"

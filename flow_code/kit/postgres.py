@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL server on loopback, for the production layout's tests and benchmark.
 
-    with TemporaryPostgres() as db:
-        PrefectServer(env={"PREFECT_API_DATABASE_CONNECTION_URL": db.prefect_url}).start()
+    with TemporaryPostgres() as db:            # initdb + postgres, waited for
+        PrefectServer(env={"PREFECT_API_DATABASE_CONNECTION_URL": db.prefect_url})
 
 Uses Debian's `postgresql` package (`/usr/lib/postgresql/<version>/bin`); `.ci/run` installs it.
 PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user.
@@ -15,8 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from flow_code.background import BackgroundProcess, wait_until
-from flow_code.prefect_server import free_port
+from flow_code.kit.processes import BackgroundProcess, free_port
 
 
 def postgres_bin() -> Path | None:
@@ -26,9 +25,12 @@ def postgres_bin() -> Path | None:
 
 
 class TemporaryPostgres:
-    """initdb + postgres in a temporary folder, trust auth on 127.0.0.1 only; removed on stop."""
+    """initdb + postgres in a temporary folder, trust auth on 127.0.0.1 only; started by the constructor.
 
-    def __init__(self, port: int | None = None):
+    The folder is removed on stop, and also when initdb or the server fails to start.
+    """
+
+    def __init__(self, port: int | None = None, timeout: float = 60):
         self.bin = postgres_bin()
         if self.bin is None:
             raise RuntimeError("PostgreSQL is not installed (Debian: apt-get install postgresql)")
@@ -37,11 +39,16 @@ class TemporaryPostgres:
         self.data = self.folder / "data"
         self.prefect_url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
         self.process: BackgroundProcess | None = None
+        try:
+            self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
 
     def _as_owner(self, command: list[str]) -> list[str]:
         return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
-    def start(self, timeout: float = 60) -> TemporaryPostgres:
+    def _start(self, timeout: float) -> None:
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
         subprocess.run(
@@ -53,12 +60,10 @@ class TemporaryPostgres:
         )
         server = [str(self.bin / "postgres"), "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.port)]
         server += ["-k", str(self.folder), "-c", "max_connections=200"]
-        self.process = BackgroundProcess(self._as_owner(server), log_path=self.folder / "postgres.log")
-        if wait_until(self._accepts_connections, timeout, still_starting=lambda: self.process.running):
-            return self
-        log = self.process.log_tail()
-        self.stop()
-        raise RuntimeError(f"PostgreSQL on port {self.port} did not start; its log:\n{log}")
+        self.process = BackgroundProcess(
+            self._as_owner(server), log_path=self.folder / "postgres.log", remove_on_stop=[self.folder]
+        )
+        self.process.wait_until_ready(self._accepts_connections, f"PostgreSQL on port {self.port}", timeout)
 
     def _accepts_connections(self) -> bool:
         ready = [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)]
@@ -70,7 +75,7 @@ class TemporaryPostgres:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> TemporaryPostgres:
-        return self.start()
+        return self
 
     def __exit__(self, *exc_info) -> None:
         self.stop()

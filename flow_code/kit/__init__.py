@@ -1,0 +1,11 @@
+"""The workshop's props and machinery: what the course and the tests run around the capstone.
+
+    demo_shop.py          the offline shoe shop the capstone scrapes (latency, 503s, price changes, bad pages)
+    slack_receiver.py     a local Slack-compatible webhook receiver that keeps every message
+    background_http.py    the small stdlib HTTP server in a background thread under both props
+    processes.py          Prefect servers and other commands run in the background, never outliving the kit
+    postgres.py           a throwaway PostgreSQL on loopback (the production layout's test and benchmark)
+    notebook_helpers.py   the notebooks' small helpers: set-up check, stopwatch, runs read back, schedule times
+    execute_notebooks.py  the course's notebook list; re-execute them in place (`make notebooks`)
+    secret_scan.py        look for credentials in files, notebook outputs and git history
+"""
