@@ -19,7 +19,7 @@ import pytest
 import requests
 from remote_kernel import run_in_new_kernel
 
-from flow_code.kit.processes import REPO, BackgroundProcess, free_port, wait_until
+from flow_code.kit.processes import REPO, BackgroundProcess, free_port
 
 BINDER = REPO / "binder"
 PREFIX = "/user/test/"

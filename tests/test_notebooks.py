@@ -41,7 +41,8 @@ def seconds(text: str) -> float:
 
 
 def run_with(notebook: str, tmp_path: Path, **parameters) -> dict:
-    output = tmp_path / notebook
+    """papermill with `parameters`; the notebook's `results`."""
+    output = tmp_path / f"{len(list(tmp_path.glob('*.ipynb')))}-{notebook}"
     papermill.execute_notebook(
         str(NOTEBOOKS / notebook),
         str(output),
@@ -51,6 +52,14 @@ def run_with(notebook: str, tmp_path: Path, **parameters) -> dict:
         progress_bar=False,
     )
     return results_of(nbformat.read(output, as_version=4))
+
+
+def run_twice(notebook: str, tmp_path: Path, monkeypatch, **parameters) -> tuple[dict, dict]:
+    """papermill twice in a row on one server and one kernel folder (result storage, price history), as a
+    learner who runs a notebook again in JupyterLab; both runs' `results` (either run raising fails the test)."""
+    monkeypatch.setenv("KIT_KERNEL_DIR", str(tmp_path / "kernel"))
+    (tmp_path / "kernel").mkdir()
+    return run_with(notebook, tmp_path, **parameters), run_with(notebook, tmp_path, **parameters)
 
 
 @pytest.mark.parametrize("path", course_notebooks(), ids=lambda path: path.stem)
