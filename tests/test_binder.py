@@ -12,14 +12,17 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 import requests
+from leftovers import Watch
 from remote_kernel import run_in_new_kernel
 
-from flow_code.kit.processes import REPO, BackgroundProcess, free_port
+from flow_code.kit.processes import REPO, BackgroundProcess, api_is_healthy, free_port
 
 BINDER = REPO / "binder"
 PREFIX = "/user/test/"
@@ -66,7 +69,9 @@ def binder(tmp_path_factory):
     """postBuild, then `binder/start jupyter lab` under /user/test/; yields where things are."""
     home = tmp_path_factory.mktemp("binder-home")
     prefect_port, jupyter_port, token = free_port(), free_port(), secrets.token_hex(16)
-    env = binder_environment(home, prefect_port)
+    watch = Watch(uuid4().hex, home / "tmp")  # marks what the launch starts; its TMPDIR
+    watch.tmpdir.mkdir()
+    env = {**binder_environment(home, prefect_port), **watch.env}
     subprocess.run(
         [str(BINDER / "postBuild")],
         cwd=REPO,
@@ -96,7 +101,15 @@ def binder(tmp_path_factory):
     try:
         wait_for(lambda: http.get(f"{base}api/status", timeout=2).ok, lab, 90)
         wait_for(lambda: http.get(f"{base}proxy/{prefect_port}/api/health", timeout=2).json() is True, lab, 120)
-        yield {"home": home, "base": base, "token": token, "prefect_port": prefect_port, "http": http}
+        yield {
+            "home": home,
+            "base": base,
+            "token": token,
+            "prefect_port": prefect_port,
+            "http": http,
+            "lab": lab,
+            "watch": watch,
+        }
     finally:
         lab.stop()
 
@@ -210,3 +223,17 @@ def run_names(binder) -> list[str]:
         f"{binder['base']}proxy/{binder['prefect_port']}/api/flow_runs/filter", json={}, timeout=10
     )
     return [run["name"] for run in runs.json()]
+
+
+def test_sigterm_to_jupyterlab_alone_stops_everything_the_launch_started(binder):
+    """JupyterLab stopped for any reason takes the Prefect server that binder/start launched with it.
+
+    Last in this file: it ends the launch the tests above share.
+    """
+    supervisor = binder["lab"].process.pid
+    [jupyter] = [int(pid) for pid in Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()]
+    assert b"jupyter" in Path(f"/proc/{jupyter}/cmdline").read_bytes()  # binder/start exec'd JupyterLab
+    assert api_is_healthy(f"http://127.0.0.1:{binder['prefect_port']}/api")
+    os.kill(jupyter, signal.SIGTERM)  # to JupyterLab alone, not to its process group
+    binder["watch"].assert_nothing_left(grace=30)
+    assert not api_is_healthy(f"http://127.0.0.1:{binder['prefect_port']}/api")

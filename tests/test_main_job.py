@@ -4,8 +4,10 @@ import os
 import subprocess
 import sys
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
+from leftovers import Watch
 
 from flow_code.kit.demo_shop import CATALOG
 
@@ -13,11 +15,17 @@ MAIN_JOB = [sys.executable, "-m", "flow_code.nike_flow"]
 
 
 def test_cold_main_job_checks_the_demo_shop(tmp_path):
-    """No server running, fresh PREFECT_HOME: Prefect's embedded default, as on a new laptop."""
+    """No server running, fresh PREFECT_HOME: Prefect's embedded default, as on a new laptop.
+
+    Nothing it starts (Prefect's temporary server, the demo shop) outlives it.
+    """
+    watch = Watch(uuid4().hex, tmp_path / "tmp")
+    watch.tmpdir.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SLACK_"))}
-    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    env.update(watch.env, PREFECT_HOME=str(tmp_path / "prefect-home"))
     done = subprocess.run(MAIN_JOB, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    watch.assert_nothing_left()
     table = done.stdout.splitlines()
     assert table[0].split() == ["product", "price", "decision"]
     rows = {line.split()[0]: line for line in table[1:]}

@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
+from leftovers import watched
 
 from flow_code.kit.execute_notebooks import NOTEBOOKS, course_notebooks
 
@@ -59,7 +60,10 @@ def run_twice(notebook: str, tmp_path: Path, monkeypatch, **parameters) -> tuple
     learner who runs a notebook again in JupyterLab; both runs' `results` (either run raising fails the test)."""
     monkeypatch.setenv("KIT_KERNEL_DIR", str(tmp_path / "kernel"))
     (tmp_path / "kernel").mkdir()
-    return run_with(notebook, tmp_path, **parameters), run_with(notebook, tmp_path, **parameters)
+    with watched(monkeypatch, tmp_path) as watch:  # and nothing either run started outlives it
+        runs = run_with(notebook, tmp_path, **parameters), run_with(notebook, tmp_path, **parameters)
+    watch.assert_nothing_left()
+    return runs
 
 
 @pytest.mark.parametrize("path", course_notebooks(), ids=lambda path: path.stem)
