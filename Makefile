@@ -6,8 +6,10 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+LAB_PORT ?= 8888
+LAB_ARGS ?=
 
-.PHONY: demo test lint lab shop notebooks screenshots bench requirements clean
+.PHONY: demo test lint setup lab shop notebooks screenshots bench requirements clean
 
 demo: $(STAMP)  ## check the demo shop's shoe prices with the capstone flow
 	$(PY) -m flow_code.nike_flow
@@ -19,9 +21,12 @@ test: $(STAMP)  ## every test: lint, unit, flows, notebooks
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+setup: $(STAMP)  ## only create .venv and install the pinned packages
+
 lab: $(STAMP)  ## JupyterLab on http://127.0.0.1:8888/lab, the Prefect UI at http://127.0.0.1:8888/prefect/
-	PATH="$(abspath $(VENV))/bin:$$PATH" binder/start jupyter lab --ip 127.0.0.1 --port 8888 \
-		--config binder/jupyter_server_config.py $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/index.ipynb
+	PATH="$(abspath $(VENV))/bin:$$PATH" binder/start jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) \
+		--config binder/jupyter_server_config.py $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) \
+		notebooks/index.ipynb
 
 notebooks: $(STAMP)  ## re-execute every notebook in place against a fresh Prefect server
 	$(PY) -m flow_code.kit.execute_notebooks

@@ -61,6 +61,7 @@ def binder_environment(home: Path, prefect_port: int) -> dict[str, str | None]:
         "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}",
         "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
         "PREFECT_UI_PORT": str(prefect_port),
+        "PREFECT_HOME": str(home / ".prefect"),  # on Binder HOME is the repo: its .prefect/ is the kit's home
     }
 
 
