@@ -40,7 +40,7 @@ bench: $(STAMP)  ## measure the kit: prints a table and writes bench/README.md (
 shop: $(STAMP)  ## the demo shop in the foreground on http://127.0.0.1:8000
 	$(PY) -m flow_code.kit.demo_shop --port 8000
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP):  # named after the pins' checksum: a change to requirements.txt or pyproject.toml makes a new one
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "the kit needs Python 3.11+"'
 	@if command -v uv >/dev/null 2>&1; then \
 		uv venv --quiet --allow-existing --python $(PYTHON) $(VENV) && \
