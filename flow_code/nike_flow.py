@@ -12,6 +12,7 @@ The main job checks the demo shop's products (or the URLs given) and prints a ta
 """
 
 import argparse
+import inspect
 import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -81,6 +82,11 @@ def _price_run_name() -> str:
     return f"find_nike_price-{page_name(current_task_run.parameters['url'])}"
 
 
+def _check_run_name() -> str:
+    """`record_price-<product>`, `notify_slack-<product>`: the task's name and the checked page's."""
+    return f"{current_task_run.task_name}-{page_name(current_task_run.parameters['check'].url)}"
+
+
 def is_transient(task, run, state) -> bool:
     """Retry only what may pass on a second try: timeouts, lost connections, 5xx and 429."""
     return getattr(state.data, "transient", False)
@@ -96,12 +102,7 @@ def find_nike_price(url: str, timeout_seconds: float = TIMEOUT_SECONDS) -> Offer
         raise PriceNotFound(f"{url}: {exc}") from None
 
 
-@task(
-    cache_policy=INPUTS,
-    cache_expiration=timedelta(days=1),
-    persist_result=True,
-    task_run_name="compare_price-{price}-{budget}",
-)
+@task(cache_policy=INPUTS, cache_expiration=timedelta(days=1), task_run_name="compare_price-{price}-{budget}")
 def compare_price(price: Decimal, budget: int) -> str:
     """The seed's decision: buy when the price is within the budget."""
     if price <= budget:
@@ -109,14 +110,14 @@ def compare_price(price: Decimal, budget: int) -> str:
     return TOO_EXPENSIVE
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, task_run_name="record_price-{check.url}")
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, task_run_name=_check_run_name)
 def record_price(check: PriceCheck, flow_run_id: str, history_path: str | None = None) -> bool:
     """Append the price to the price history; False if this flow run had recorded it already."""
     observation = Observation(check.url, check.product, check.price, check.currency, datetime.now(UTC), flow_run_id)
     return PriceHistory(history_path).record(observation)
 
 
-@task(cache_policy=NO_CACHE, task_run_name="notify_slack-{check.url}")
+@task(cache_policy=NO_CACHE, task_run_name=_check_run_name)
 def notify_slack(webhook: SlackWebhook, check: PriceCheck) -> None:
     """Post one price decision to Slack; no answer in time or an HTTP error from Slack fails this task."""
     post_message(webhook, slack_text(check))
@@ -241,15 +242,31 @@ def run_price_check(urls: list[str], budget: int, **options) -> list[PriceCheck]
 
 
 def checks_of(state) -> list[PriceCheck]:
-    """Every URL's outcome from a final `nike_flow` state, Completed or Failed."""
-    # _sync=True: a plain value even where an event loop runs (a Jupyter kernel), where
-    # `state.result()` would hand back a coroutine.
-    outcome = state.result(raise_on_failure=False, _sync=True)
+    """Every URL's outcome from a final `nike_flow` state, Completed or Failed; for sync code only.
+
+    Where an event loop runs (a Jupyter cell), `state.result()` hands back a coroutine instead:
+    there, use `await state.aresult(raise_on_failure=False)` and `checks_from` on its value.
+    """
+    outcome = state.result(raise_on_failure=False)
+    if inspect.isawaitable(outcome):
+        outcome.close()
+        raise RuntimeError("checks_of(state) runs in sync code only: use checks_from(await state.aresult(...))")
+    return checks_from(outcome)
+
+
+def checks_from(outcome) -> list[PriceCheck]:
+    """Every URL's outcome from the value of a final `nike_flow` state: its checks, or the `PriceCheckFailed`."""
     if isinstance(outcome, PriceCheckFailed):
         return outcome.checks
     if isinstance(outcome, BaseException):
         raise outcome
     return outcome
+
+
+def where(url: str) -> str:
+    """Host and path of `url`: how the table names a URL that could not be checked."""
+    parts = urlsplit(url)
+    return f"{parts.netloc}{parts.path}" or url
 
 
 def format_table(checks: list[PriceCheck]) -> str:
@@ -259,7 +276,13 @@ def format_table(checks: list[PriceCheck]) -> str:
         price = f"{check.price} {check.currency or ''}".strip() if check.price is not None else "-"
         reason = check.error.removeprefix(f"{check.url}: ") if check.error else None
         drop = f" (down from {check.previous_price})" if check.dropped else ""
-        rows.append((page_name(check.url), price, (reason or check.message or "") + drop))
+        rows.append(
+            (
+                page_name(check.url) if check.price is not None else where(check.url),
+                price,
+                (reason or check.message or "") + drop,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     return "\n".join(f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c}" for a, b, c in rows)
 
@@ -272,11 +295,14 @@ def main(argv: list[str] | None = None) -> int:
         return serve_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m flow_code.nike_flow",
-        description="Check shoe prices against a budget. With no URL, checks the offline demo shop.",
+        description="Check shoe prices against a budget and print a table. With no URL, checks the offline "
+        "demo shop. Exit status 1 when a URL could not be checked.",
+        epilog="subcommands:\n  serve    serve the flow on a schedule (python -m flow_code.nike_flow serve --help)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("urls", nargs="*", metavar="URL", help="product pages (default: the demo shop's)")
     parser.add_argument("--budget", type=int, default=120, help="the most you will pay (default: 120)")
-    parser.add_argument("--retries", type=int, default=3)
+    parser.add_argument("--retries", type=int, default=3, help="retries per page after a timeout or 5xx (default: 3)")
     parser.add_argument("--retry-delay", type=float, default=1.0, help="seconds between retries (default: 1)")
     args = parser.parse_args(argv)
 

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("urls", nargs="*", metavar="URL", help="product pages (default: a demo shop started here)")
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"deployment name (default: {DEFAULT_NAME})")
-    parser.add_argument("--budget", type=int, default=120)
+    parser.add_argument("--budget", type=int, default=120, help="the most you will pay (default: 120)")
     schedule = parser.add_mutually_exclusive_group()
     schedule.add_argument("--interval", type=float, help="seconds between runs (default: one day)")
     schedule.add_argument("--cron", help='a cron expression, e.g. "0 9 * * 1-5"')

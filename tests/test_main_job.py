@@ -9,23 +9,27 @@ from uuid import uuid4
 import pytest
 from leftovers import Watch
 
+from flow_code import KIT_PREFECT_HOME
 from flow_code.kit.demo_shop import CATALOG
 
 MAIN_JOB = [sys.executable, "-m", "flow_code.nike_flow"]
 
 
-def test_cold_main_job_checks_the_demo_shop(tmp_path):
-    """No server running, fresh PREFECT_HOME: Prefect's embedded default, as on a new laptop.
+def test_main_job_checks_the_demo_shop_on_prefects_embedded_default(tmp_path):
+    """No server running and no Prefect settings, as on a new laptop (on a fresh clone: a cold start).
 
-    Nothing it starts (Prefect's temporary server, the demo shop) outlives it.
+    The kit keeps Prefect's home in the repo's .prefect/: the user's ~/.prefect is never created or
+    changed. Nothing the job starts (Prefect's temporary server, the demo shop) outlives it.
     """
     watch = Watch(uuid4().hex, tmp_path / "tmp")
     watch.tmpdir.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SLACK_"))}
-    env.update(watch.env, PREFECT_HOME=str(tmp_path / "prefect-home"))
+    env.update(watch.env, HOME=str(tmp_path / "home"))
     done = subprocess.run(MAIN_JOB, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     watch.assert_nothing_left()
+    assert not (tmp_path / "home" / ".prefect").exists()
+    assert (KIT_PREFECT_HOME / "prefect.db").exists()
     table = done.stdout.splitlines()
     assert table[0].split() == ["product", "price", "decision"]
     rows = {line.split()[0]: line for line in table[1:]}
@@ -45,5 +49,17 @@ def test_a_url_that_cannot_be_checked_is_in_the_table_and_exits_1(shop):
     done = subprocess.run([*MAIN_JOB, "--budget", "200", good, missing], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr[-3000:]
     assert "Buy the shoes! Good deal!" in done.stdout
-    gone = next(line for line in done.stdout.splitlines() if line.startswith("gone-shoe"))
+    gone = next(line for line in done.stdout.splitlines() if line.startswith(missing.removeprefix("http://")))
     assert "HTTP 404 Not Found" in gone
+
+
+def test_help_lists_the_subcommand_and_describes_every_option():
+    for command in ([*MAIN_JOB, "--help"], [*MAIN_JOB, "serve", "--help"]):
+        text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        lines = text.splitlines()
+        options = [i for i, line in enumerate(lines) if line.startswith("  -")]
+        for i in options:  # the description follows on the same line, or on the next when the option is long
+            described = lines[i].strip().partition("  ")[2].strip() or lines[i + 1].startswith(" " * 10)
+            assert described, f"{lines[i]!r} has no description"
+        assert len(options) >= 4, text
+    assert "serve" in subprocess.run([*MAIN_JOB, "--help"], capture_output=True, text=True).stdout
