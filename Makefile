@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum
 LAB_PORT ?= 8888
 LAB_ARGS ?=
 
-.PHONY: demo test lint setup lab shop notebooks screenshots bench requirements clean
+.PHONY: demo test lint setup doctor lab shop notebooks screenshots bench requirements clean
 
 demo: $(STAMP)  ## check the demo shop's shoe prices with the capstone flow
 	$(PY) -m flow_code.nike_flow
@@ -22,6 +22,9 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 setup: $(STAMP)  ## only create .venv and install the pinned packages
+
+doctor: $(STAMP)  ## check your set-up: one line per problem with its fix (exit 1 if any)
+	@$(PY) -m flow_code.kit.doctor
 
 lab: $(STAMP)  ## JupyterLab on http://127.0.0.1:8888/lab, the Prefect UI at http://127.0.0.1:8888/prefect/
 	PATH="$(abspath $(VENV))/bin:$$PATH" binder/start jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) \

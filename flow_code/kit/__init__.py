@@ -7,5 +7,6 @@
     postgres.py           a throwaway PostgreSQL on loopback (the production layout's test and benchmark)
     notebook_helpers.py   the notebooks' small helpers: set-up check, stopwatch, runs read back, schedule times
     execute_notebooks.py  the course's notebook list; re-execute them in place (`make notebooks`)
+    doctor.py             `make doctor`: the learner's set-up checked, one line per problem with its fix
     secret_scan.py        look for credentials in files, notebook outputs and git history
 """

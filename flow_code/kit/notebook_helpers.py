@@ -11,7 +11,8 @@ from datetime import datetime
 from importlib.metadata import version
 from uuid import UUID
 
-from flow_code.kit.processes import api_is_healthy, wait_until
+from flow_code.kit.doctor import server_log_tail, wait_for_starting_server
+from flow_code.kit.processes import wait_until
 
 PINNED = {"prefect": "3.9.1", "prefect-slack": "0.4.0"}
 
@@ -28,10 +29,13 @@ def check_environment() -> dict[str, str]:
     api_url = PREFECT_API_URL.value()
     if not api_url:
         found["prefect api"] = "none set: each Python process starts a temporary server"
-    elif api_is_healthy(api_url):
+    elif wait_for_starting_server(api_url):  # right after a launch the server needs 10-20 s
         found["prefect api"] = f"{api_url} (answering)"
     else:
-        raise RuntimeError(f"PREFECT_API_URL is {api_url} but nothing answers there: start `prefect server start`")
+        raise RuntimeError(
+            f"PREFECT_API_URL is {api_url} but nothing answers there: `make lab` starts a server; "
+            f"`make doctor` says more{server_log_tail()}"
+        )
     return found
 
 
