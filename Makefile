@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum
 LAB_PORT ?= 8888
 LAB_ARGS ?=
 
-.PHONY: demo test lint setup doctor lab shop notebooks screenshots bench requirements clean
+.PHONY: demo test lint setup doctor lab shop notebooks screenshots site bench requirements clean
 
 demo: $(STAMP)  ## check the demo shop's shoe prices with the capstone flow
 	$(PY) -m flow_code.nike_flow
@@ -36,6 +36,9 @@ notebooks: $(STAMP)  ## re-execute every notebook in place against a fresh Prefe
 
 screenshots: $(STAMP)  ## retake the README's screenshots (an emulated Binder launch, headless Chromium)
 	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -n 0 -q tests/test_binder.py -k browser
+
+site: $(STAMP)  ## the course website from the committed notebooks: docs/_build/html/index.html
+	$(PY) -m flow_code.kit.build_site
 
 bench: $(STAMP)  ## measure the kit: prints a table and writes bench/README.md (~10 min)
 	$(PY) bench/benchmark.py

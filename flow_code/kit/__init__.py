@@ -8,5 +8,6 @@
     notebook_helpers.py   the notebooks' small helpers: set-up check, stopwatch, runs read back, schedule times
     execute_notebooks.py  the course's notebook list; re-execute them in place (`make notebooks`)
     doctor.py             `make doctor`: the learner's set-up checked, one line per problem with its fix
+    build_site.py         `make site`: the course website from the committed notebooks (Sphinx + MyST-NB)
     secret_scan.py        look for credentials in files, notebook outputs and git history
 """
