@@ -18,6 +18,13 @@ from flow_code.kit.processes import REPO, BackgroundProcess, free_port
 
 DOCTOR = [sys.executable, "-m", "flow_code.kit.doctor"]
 SETUP_CHECK = [sys.executable, "-m", "flow_code.kit.notebook_helpers"]
+# A notebook's first cell in a kernel (ipykernel imported): the props import, then a flow run.
+NOTEBOOK_FIRST_CELL = [
+    sys.executable,
+    "-c",
+    "import ipykernel\nfrom flow_code.kit import demo_shop\nfrom prefect import flow\n"
+    "print(flow(lambda: 1, name='first-cell')(return_state=True).name)",
+]
 
 
 def doctor(*args: str, **env: str | None) -> subprocess.CompletedProcess:
@@ -107,9 +114,13 @@ def test_a_server_still_starting_is_waited_for_not_reported(tmp_path):
         ports = ["--lab-port", str(free_port()), "--ui-port", str(free_port())]
         started = [  # both at once, right after the launch
             subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for command in ([*DOCTOR, *ports], SETUP_CHECK)
+            for command in ([*DOCTOR, *ports], SETUP_CHECK, NOTEBOOK_FIRST_CELL)
         ]
-        (doctor_out, doctor_err), (check_out, check_err) = (process.communicate(timeout=180) for process in started)
+        (doctor_out, doctor_err), (check_out, check_err), (cell_out, cell_err) = (
+            process.communicate(timeout=180) for process in started
+        )
+        assert "waiting for the Prefect server to start…" in cell_out
+        assert started[2].returncode == 0 and "Completed" in cell_out, cell_err
         assert "waiting for the Prefect server to start…" in doctor_out
         assert started[0].returncode == 0, doctor_out + doctor_err
         assert "waiting for the Prefect server to start…" in check_out

@@ -11,3 +11,13 @@
     build_site.py         `make site`: the course website from the committed notebooks (Sphinx + MyST-NB)
     secret_scan.py        look for credentials in files, notebook outputs and git history
 """
+
+import os
+import sys
+
+if "ipykernel" in sys.modules and os.environ.get("PREFECT_API_URL"):
+    # A notebook opened right after a launch (make lab, Binder, a Codespace): the Prefect server that
+    # binder/start launched needs 10-20 s; wait for it here rather than fail the notebook's first flow.
+    from flow_code.kit.doctor import wait_for_starting_server
+
+    wait_for_starting_server(os.environ["PREFECT_API_URL"])
