@@ -104,96 +104,135 @@ def test_index_lists_every_notebook():
 class Test00Welcome:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
-    def test_papermill(self, tmp_path):
-        assert run_with("00-welcome.ipynb", tmp_path, product_count=3) == {"products_listed": 3, "in_stock": 6}
+    def test_papermill(self, tmp_path, monkeypatch):
+        first, again = run_twice("00-welcome.ipynb", tmp_path, monkeypatch, product_count=3)
+        assert first == again == {"products_listed": 3, "in_stock": 6}
 
 
 class Test01FlowsAndTasks:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
-    def test_papermill(self, tmp_path):
-        results = run_with("01-flows-and-tasks.ipynb", tmp_path, name="papermill")
-        assert results == {"greeting": "HELLO, PAPERMILL!", "state": "Completed", "task_runs": 2}
+    def test_papermill(self, tmp_path, monkeypatch):
+        first, again = run_twice("01-flows-and-tasks.ipynb", tmp_path, monkeypatch, name="papermill")
+        assert first == {
+            "greeting": "HELLO, PAPERMILL!",
+            "price": "70.00",
+            "state": "Completed",
+            "task_run_tags": [["shop"], []],  # fetch_page is tagged, read_price is not
+        }
+        assert again == first
 
 
 class Test02Retries:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
-    def test_papermill(self, tmp_path):
-        results = run_with("02-retries.ipynb", tmp_path, fail_first=1, retries=2)
-        assert results == {"fail_first": 1, "retries": 2, "attempts": 2, "final_state": "Completed"}
+    def test_papermill(self, tmp_path, monkeypatch):
+        first, again = run_twice("02-retries.ipynb", tmp_path, monkeypatch, fail_first=1, retries=2)
+        assert first == {
+            "fail_first": 1,
+            "retries": 2,
+            "requests": 2,  # one 503, then the price
+            "run_count": 2,  # the API counted the same attempts
+            "final_state": "Completed",
+            "missing_page_requests": 1,  # retry_condition_fn did not retry the 404
+        }
+        assert again == first
 
 
 class Test03Caching:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
-    def test_papermill(self, tmp_path):
-        results = run_with("03-caching.ipynb", tmp_path, budget=150, page_delay=0.6)
-        assert (results["budget"], results["first"], results["second"]) == (150, "Completed", "Cached")
-        assert results["expiry"] == ["Completed", "Cached", "Completed"]
-        assert results["page_requests"] == 3  # first read, (cached second read), the refresh
-        assert seconds(results["first_run_time"]) >= 0.6  # the page delay was paid once...
-        assert seconds(results["second_run_time"]) < seconds(results["first_run_time"])  # ...and not again
+    def test_papermill(self, tmp_path, monkeypatch):
+        first, again = run_twice("03-caching.ipynb", tmp_path, monkeypatch, page_delay=0.6)
+        assert (first["page_delay"], first["first"], first["second"]) == (0.6, "Completed", "Cached")
+        assert first["page_requests"] == 1  # the cached second read did not request the page
+        assert seconds(first["first_task_run"]) >= 0.6  # the page delay was paid once...
+        assert seconds(first["second_task_run"]) < 0.6  # ...and not again
+        # Again on the same result storage: the value stored by the first run answers both reads.
+        assert (again["first"], again["second"], again["page_requests"]) == ("Cached", "Cached", 0)
+        for results in (first, again):
+            assert results["expiry"] == ["Completed", "Cached", "Completed"]
+            assert results["refreshed"] == "139.99"
 
 
 class Test04TypedParameters:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
-    def test_papermill(self, tmp_path):
-        results = run_with("04-typed-parameters.ipynb", tmp_path, budget=99)
-        assert results == {"budget": 99, "coerced": "int: 99", "invalid_parameters": ["budget", "urls"]}
+    def test_papermill(self, tmp_path, monkeypatch):
+        for results in run_twice("04-typed-parameters.ipynb", tmp_path, monkeypatch, budget=99):
+            assert results == {
+                "budget": 99,
+                "coerced": "int: 99",
+                "invalid_parameters": ["budget", "url"],
+                "refused_run_state": "Failed",  # a call with bad parameters is a flow run, set Failed...
+                "function_calls": 0,  # ...whose function never ran
+            }
 
 
 class Test05Concurrency:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
-    def test_papermill(self, tmp_path):
-        results = run_with(
-            "05-concurrency.ipynb", tmp_path, pages=6, page_delay=0.4, max_workers=2, requests_per_second=2.0
-        )
-        assert (results["pages"], results["max_workers"], results["requests_per_second"]) == (6, 2, 2.0)
-        assert float(results["rate_reached"].split()[0]) <= 2.0 * 1.5  # generous: a limit, not a target
-        loop, mapped = seconds(results["for loop"]), seconds(results[".map"])
-        assert loop >= 6 * 0.4  # one page after another
-        assert mapped < loop  # concurrent beats one after another (bench/ measures by how much)
+    def test_papermill(self, tmp_path, monkeypatch):
+        parameters = dict(pages=4, page_delay=0.4, max_workers=2, requests_per_second=3.0, limit_name="papermill-shop")
+        for results in run_twice("05-concurrency.ipynb", tmp_path, monkeypatch, **parameters):
+            assert (results["pages"], results["max_workers"], results["requests_per_second"]) == (4, 2, 3.0)
+            # The limit holds: no two requests closer than 1/3 s (give or take the shop's clock), no burst.
+            assert seconds(results["shortest_gap"]) >= 0.75 / 3.0
+            assert float(results["rate_reached"].split()[0]) <= 3.0 * 1.2  # a ceiling, not a target
+            loop, mapped, bounded = (seconds(results[how]) for how in ("for loop", ".map", "max_workers=2"))
+            assert loop >= 4 * 0.4  # the tasks' time: one page after another
+            assert bounded >= 2 * 0.4  # 2 threads: 2 rounds of pages
+            assert mapped < bounded < loop  # concurrent beats bounded beats one after another
 
 
 class Test06IntegrationsSlack:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
-    def test_papermill(self, tmp_path):
-        results = run_with("06-integrations-slack.ipynb", tmp_path, budget=80, block_name="papermill-alerts")
-        assert results == {
-            "budget": 80,
-            "alerts_sent": 6,
-            "good_deals": 2,
-            "pitfall_messages": 0,
-            "block_url_shown_as": "**********",
-        }
+    def test_papermill(self, tmp_path, monkeypatch):
+        parameters = dict(budget=80, block_name="papermill-alerts")
+        for results in run_twice("06-integrations-slack.ipynb", tmp_path, monkeypatch, **parameters):
+            assert results == {
+                "budget": 80,
+                "alerts_sent": 6,
+                "good_deals": 2,
+                "pitfall_messages": 0,
+                "block_url_shown_as": "**********",
+            }
 
 
 class Test07PuttingItTogether:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
-    def test_papermill(self, tmp_path):
-        results = run_with("07-putting-it-together.ipynb", tmp_path, budget=100, product_count=4)
-        assert results == {
-            "budget": 100,
-            "checked": 4,
-            "good_deals": 1,
-            "messages": 4,
-            "after_sale": "Buy the shoes! Good deal!",
-            "drop_reported": True,
-            "history_rows": 5,  # the first run, the sale, three more
-        }
+    def test_papermill(self, tmp_path, monkeypatch):
+        parameters = {"budget": 100, "product_count": 4}
+        for results in run_twice("07-putting-it-together.ipynb", tmp_path, monkeypatch, **parameters):
+            assert results == {
+                "budget": 100,
+                "products": 4,
+                "my_good_deals": 1,  # 160.00, 140.00, 112.97, 70.00: only the last is within 100
+                "my_messages": 4,
+                "nike_flow": "Completed",
+                "nike_flow_good_deals": 1,
+                "nike_flow_messages": 4,
+            }
 
 
 class Test09Prefect2To3:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
-    def test_papermill(self, tmp_path):
-        results = run_with("09-prefect-2-to-3.ipynb", tmp_path, budget=50)
-        assert results == {"budget": 50, "terms_mapped": 14, "new_style": "ran", "concurrent_is_thread_pool": True}
+    def test_papermill(self, tmp_path, monkeypatch):
+        first, again = run_twice("09-prefect-2-to-3.ipynb", tmp_path, monkeypatch, budget=50)
+        expected = {
+            "budget": 50,
+            "old_decorator": "TypeError",
+            "new_style": "ran",
+            "concurrent_is_thread_pool": True,
+            "old_imports": ["ImportError", "ModuleNotFoundError"],
+            "old_commands_exit": [1, 1, 1],
+        }
+        assert first == {**expected, "seed_caching": ["Completed", "Cached"]}
+        # Again on the same result storage: the value the first run stored answers both calls.
+        assert again == {**expected, "seed_caching": ["Cached", "Cached"]}
 
 
 def test_kernels_turn_prefect_deprecations_into_errors(tmp_path):
@@ -215,26 +254,39 @@ def test_kernels_turn_prefect_deprecations_into_errors(tmp_path):
 class Test08DeploymentsAndSchedules:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
-    def test_papermill(self, tmp_path):
-        results = run_with("08-deployments-and-schedules.ipynb", tmp_path, budget=95, prefix="papermill")
-        assert results == {
-            "budget": 95,
-            "served_run": "Completed",
-            "served_budget": 95,
-            "cli_run": "Completed",
-            "yaml_deployments": ["daily-price-check", "weekday-morning-check", "weekend-sale-check"],
-        }
+    def test_papermill(self, tmp_path, monkeypatch):
+        parameters = {"budget": 95, "prefix": "papermill"}  # names apart from the nbval run's ("notebook-...")
+        for results in run_twice("08-deployments-and-schedules.ipynb", tmp_path, monkeypatch, **parameters):
+            assert results == {
+                "budget": 95,
+                "served_scheduled": 3,  # the server's scheduler: at least 3 runs ahead
+                "served_at": ["09:00"],  # cron "0 9 * * 1-5" in America/New_York
+                "served_weekdays_only": True,
+                "served_run": "Completed",
+                "served_run_budget": 95,
+                "served_run_tags": ["served", "workshop"],  # the deployment's tags
+                "served_messages": 3,
+                "daily_scheduled": 3,
+                "daily_at": ["07:00"],  # every day from an anchor at 07:00 UTC
+                "daily_run": "Completed",
+                "daily_run_budget": 95,
+                "daily_messages": 3,
+                "scheduled_after_pause": 0,
+            }
 
 
 class Test10ScalingOutWithDask:
     """papermill, with other parameters (a class of its own, so xdist runs it in parallel)."""
 
-    def test_papermill(self, tmp_path):
+    def test_papermill(self, tmp_path, monkeypatch):
         from flow_code.kit.demo_shop import CATALOG
 
-        results = run_with("10-scaling-out-with-dask.ipynb", tmp_path, n_workers=2, budget=150, page_delay=0.1)
-        assert (results["n_workers"], results["final_state"]) == (2, "Completed")
         in_stock = {product.path: product.price for product in CATALOG if product.in_stock}
-        prices = {path: Decimal(price) for path, price in results["prices"].items()}
-        assert prices == in_stock  # every price read by the capstone, on Dask
-        assert results["workers_used"] == 2  # both worker processes ran page checks
+        parameters = {"n_workers": 1, "threads_per_worker": 2, "budget": 150, "page_delay": 0.3}
+        for results in run_twice("10-scaling-out-with-dask.ipynb", tmp_path, monkeypatch, **parameters):
+            assert (results["n_workers"], results["threads_per_worker"], results["final_state"]) == (1, 2, "Completed")
+            assert (results["square_processes"], results["squares_in_kernel"]) == (1, False)  # the notebook's task
+            prices = {path: Decimal(price) for path, price in results["prices"].items()}
+            assert prices == in_stock  # every price read by the capstone, on Dask
+            assert (results["page_tasks"], results["workers_used"]) == (6, 1)
+            assert seconds(results["page_tasks_span"]) >= 3 * 0.3  # 6 pages of 0.3 s, at most 2 at a time
