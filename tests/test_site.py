@@ -118,3 +118,13 @@ def test_the_instructors_plan_matches_the_notebooks_and_fits_three_hours():
             [notebook] = [path for path in course_notebooks() if path.stem.startswith(what.strip()[:2])]
             assert int(length) == time_to_learn(notebook), what
     assert clock <= 180, f"the plan takes {clock} minutes"
+
+
+def test_the_index_states_a_core_path_that_fits_three_hours():
+    index = nbformat.read(NOTEBOOKS / "index.ipynb", as_version=4).cells[0].source
+    stated = int(re.search(r"Core path: (\d+) minutes", index).group(1))
+    rows = re.findall(r"^\| \[(\d\d) · [^]]+\]\(([^)]+)\)( \*\(optional\)\*)? \| (\d+) \|", index, flags=re.MULTILINE)
+    assert len(rows) == len(course_notebooks())
+    for number, target, _, minutes in rows:
+        assert int(minutes) == time_to_learn(NOTEBOOKS / target), number
+    assert stated == sum(int(minutes) for _, _, optional, minutes in rows if not optional) <= 180
