@@ -345,11 +345,15 @@ def _become_subreaper() -> None:
 
 
 def _signal_tree(signum: int) -> None:
+    """`signum` once to each process below us: the group at once, then those that left it (a second
+    SIGTERM makes some programs skip their shutdown: `serve` would not pause its deployment)."""
+    group = os.getpgrp()
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(os.getpgrp(), signum)
+        os.killpg(group, signum)
     for pid in _descendants(os.getpid()):
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signum)
+            if os.getpgid(pid) != group:
+                os.kill(pid, signum)
 
 
 def _stop_tree(child: subprocess.Popen) -> None:
