@@ -3,9 +3,12 @@
     nike_flow.py    the flow and its tasks (find_nike_price, compare_price, record_price), the main job
     prices.py       read_offer: price, currency and product from a page's JSON-LD, microdata or meta tags
     fetch.py        fetch_page: HTTP with a timeout, a size cap and errors that name the URL
-    history.py      the SQLite price history: one row per run and URL, Slack messages sent once
+    history.py      the SQLite price history: one row per run and URL, whole even when a run is killed
     notify.py       where Slack alerts go (SLACK_WEBHOOK_URL or a SlackWebhook block), with a timeout
     rate_limits.py  one Prefect rate limit per shop host
+    pacer.py        a process's turns under a rate limit: slots reserved ahead, requests spaced evenly
+    observe.py      what a run publishes: the `shoe-prices` table artifact, a summary, price-drop events
+    automations.py  the automation "Shoe price dropped": Slack alerts sent by the server on each drop event
     serve.py        `python -m flow_code.nike_flow serve`: the flow served on a schedule
     kit/            the props (demo shop, Slack receiver) and the kit's machinery, not the capstone
 

@@ -6,7 +6,7 @@
 
 Writes are single SQLite transactions in WAL mode, so a process killed mid-run leaves every row whole.
 Each row's key is (flow run id, URL): a retried task or a retried flow run records a price once.
-Slack messages get the same kind of key (`claim_message`), so a retry does not post twice.
+(Slack messages are kept to one per run and URL by Prefect itself: `notify_slack`'s cache key.)
 """
 
 from __future__ import annotations
@@ -34,10 +34,6 @@ CREATE TABLE IF NOT EXISTS observations (
     PRIMARY KEY (flow_run_id, url)
 );
 CREATE INDEX IF NOT EXISTS observations_by_url ON observations (url, checked_at);
-CREATE TABLE IF NOT EXISTS slack_messages (
-    key TEXT PRIMARY KEY,
-    sent_at TEXT NOT NULL
-);
 """
 # The columns in `Observation`'s field order (`_observation` reads a row back).
 SELECT_OBSERVATIONS = "SELECT url, product, price, currency, checked_at, flow_run_id FROM observations"
@@ -114,17 +110,6 @@ class PriceHistory:
                 (url, flow_run_id),
             ).fetchone()
         return _observation(row) if row else None
-
-    def claim_message(self, key: str) -> bool:
-        """True the first time `key` is claimed: the caller may post that Slack message."""
-        with self._connect() as db:
-            cursor = db.execute("INSERT OR IGNORE INTO slack_messages VALUES (?, ?)", (key, _now().isoformat()))
-            return cursor.rowcount == 1
-
-    def release_message(self, key: str) -> None:
-        """Give a claim back (the message could not be posted), so a retry may post it."""
-        with self._connect() as db:
-            db.execute("DELETE FROM slack_messages WHERE key = ?", (key,))
 
     def integrity(self) -> str:
         """SQLite's own consistency check of the file: "ok" when it is sound."""

@@ -9,6 +9,7 @@ The main job checks the demo shop's products (or the URLs given) and prints a ta
 
     python -m flow_code.nike_flow [--budget N] [URL ...]
     python -m flow_code.nike_flow serve [--interval SECONDS] [--budget N] URL ...
+    python -m flow_code.nike_flow automations     # Slack alerts from the server on price drops
 """
 
 import argparse
@@ -22,18 +23,21 @@ from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import INPUTS, NO_CACHE
-from prefect.concurrency.sync import rate_limit
+from prefect.futures import as_completed
 from prefect.runtime import flow_run as current_flow_run
 from prefect.runtime import task_run as current_task_run
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.hashing import hash_objects
 from prefect_slack import SlackWebhook
 from pydantic import BaseModel, Field
 
 from flow_code.fetch import TIMEOUT_SECONDS, fetch_page
 from flow_code.history import Observation, PriceHistory
-from flow_code.notify import find_slack_webhook, post_message
+from flow_code.notify import find_slack_webhook, post_message, send_failure_summary
+from flow_code.observe import PageProgress, emit_price_drop, publish_prices
 from flow_code.prices import Offer, PriceNotFound, read_offer
-from flow_code.rate_limits import ensure_host_rate_limits, host_limit_name
+from flow_code.rate_limits import ensure_host_rate_limits, wait_for_turn
 
 GOOD_DEAL = "Buy the shoes! Good deal!"
 TOO_EXPENSIVE = "Don't buy the shoes. They're too expensive"
@@ -93,8 +97,15 @@ def is_transient(task, run, state) -> bool:
 
 
 @task(retries=3, retry_delay_seconds=10, retry_condition_fn=is_transient, task_run_name=_price_run_name)
-def find_nike_price(url: str, timeout_seconds: float = TIMEOUT_SECONDS) -> Offer:
-    """The current offer (price, currency, product name) on the product page at `url`."""
+def find_nike_price(
+    url: str, timeout_seconds: float = TIMEOUT_SECONDS, requests_per_second: float | None = None
+) -> Offer:
+    """The current offer (price, currency, product name) on the product page at `url`.
+
+    With `requests_per_second`, each try waits for its turn under the host's rate limit.
+    """
+    if requests_per_second:
+        wait_for_turn(url, requests_per_second)
     html = fetch_page(url, timeout=timeout_seconds)
     try:
         return read_offer(html)
@@ -117,8 +128,14 @@ def record_price(check: PriceCheck, flow_run_id: str, history_path: str | None =
     return PriceHistory(history_path).record(observation)
 
 
-@task(cache_policy=NO_CACHE, task_run_name=_check_run_name)
-def notify_slack(webhook: SlackWebhook, check: PriceCheck) -> None:
+def one_message_per_run_and_url(context, parameters) -> str:
+    """The cache key of a Slack message: its flow run and URL. A retried task or flow run finds the
+    message already sent (state Cached) and does not post it again; a failed post is not cached."""
+    return hash_objects("slack-message", parameters["flow_run_id"], parameters["check"].url)
+
+
+@task(cache_key_fn=one_message_per_run_and_url, task_run_name=_check_run_name)
+def notify_slack(webhook: SlackWebhook, check: PriceCheck, flow_run_id: str) -> None:
     """Post one price decision to Slack; no answer in time or an HTTP error from Slack fails this task."""
     post_message(webhook, slack_text(check))
 
@@ -134,6 +151,8 @@ def slack_text(check: PriceCheck) -> str:
     name="Shoe Price Notification",
     flow_run_name="shoe-prices-budget-{budget}",
     task_runner=ThreadPoolTaskRunner(max_workers=MAX_CONCURRENT_PAGES),
+    on_failure=[send_failure_summary],
+    on_crashed=[send_failure_summary],
 )
 def nike_flow(
     urls: Annotated[list[str], Field(min_length=1)],
@@ -159,9 +178,13 @@ def nike_flow(
         logger.warning("Checking each URL once; listed more than once: %s", ", ".join(duplicates))
     finder = find_nike_price.with_options(retries=retries, retry_delay_seconds=retry_delay_seconds)
     if requests_per_second:
-        futures = _submit_at_rate(finder, unique_urls, requests_per_second, timeout_seconds)
-    else:
-        futures = finder.map(unique_urls, timeout_seconds=unmapped(timeout_seconds))
+        ensure_host_rate_limits(unique_urls, requests_per_second)
+    futures = finder.map(
+        unique_urls, timeout_seconds=unmapped(timeout_seconds), requests_per_second=unmapped(requests_per_second)
+    )
+    progress = PageProgress(len(futures))
+    for _ in as_completed(futures):  # every page read first; then the decisions, one URL after another
+        progress.advance()
     history = PriceHistory(history_path)
     run_id = str(current_flow_run.id)
     checks = []
@@ -183,25 +206,14 @@ def nike_flow(
     else:
         for check in checks:
             if check.price is not None:
-                _notify(webhook, check, history, run_id)
+                _notify(webhook, check, run_id)
 
+    for check in checks:
+        emit_price_drop(check)  # for the automation "Shoe price dropped" (python -m flow_code.nike_flow automations)
+    publish_prices(checks)
     if any(check.error for check in checks):
         raise PriceCheckFailed(checks)
     return checks
-
-
-def _submit_at_rate(finder, urls: list[str], per_second: float, timeout_seconds: float) -> list:
-    """Submit one page check per slot of its host's rate limit: at most `per_second` requests a second.
-
-    The flow takes the slots itself, one caller per run, so pages start at the limit's pace and still
-    run concurrently.
-    """
-    ensure_host_rate_limits(urls, per_second)
-    futures = []
-    for url in urls:
-        rate_limit(host_limit_name(url), strict=True)
-        futures.append(finder.submit(url, timeout_seconds=timeout_seconds))
-    return futures
 
 
 def _decide(url: str, offer_or_error: Offer | BaseException, budget: int, currency: str) -> PriceCheck:
@@ -217,13 +229,9 @@ def _decide(url: str, offer_or_error: Offer | BaseException, budget: int, curren
     return check
 
 
-def _notify(webhook: SlackWebhook, check: PriceCheck, history: PriceHistory, run_id: str) -> None:
-    key = f"{run_id}:{check.url}"
-    if not history.claim_message(key):
-        return  # this flow run posted it already (the run is a retry)
-    state = notify_slack(webhook, check, return_state=True)
+def _notify(webhook: SlackWebhook, check: PriceCheck, run_id: str) -> None:
+    state = notify_slack(webhook, check, run_id, return_state=True)
     if state.is_failed():
-        history.release_message(key)
         error = state.result(raise_on_failure=False)
         check.error = f"{check.url}: price read, but the Slack message failed ({error})"
 
@@ -287,23 +295,40 @@ def format_table(checks: list[PriceCheck]) -> str:
     return "\n".join(f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c}" for a, b, c in rows)
 
 
+def _settings_for_this_process() -> dict:
+    """On Prefect's temporary server (no API URL set), no flow-run heartbeats: that server ends with this
+    process, so nobody would watch them, and a sync run waits up to a second for its heartbeat thread."""
+    if get_current_settings().api.url is None:
+        return {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    return {}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve"]:
         from flow_code.serve import main as serve_main
 
         return serve_main(argv[1:])
+    if argv[:1] == ["automations"]:
+        from flow_code.automations import main as automations_main
+
+        return automations_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m flow_code.nike_flow",
         description="Check shoe prices against a budget and print a table. With no URL, checks the offline "
         "demo shop. Exit status 1 when a URL could not be checked.",
-        epilog="subcommands:\n  serve    serve the flow on a schedule (python -m flow_code.nike_flow serve --help)",
+        epilog="subcommands:\n"
+        "  serve        serve the flow on a schedule (python -m flow_code.nike_flow serve --help)\n"
+        "  automations  install the automation 'Shoe price dropped' on the server (... automations --help)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("urls", nargs="*", metavar="URL", help="product pages (default: the demo shop's)")
     parser.add_argument("--budget", type=int, default=120, help="the most you will pay (default: 120)")
     parser.add_argument("--retries", type=int, default=3, help="retries per page after a timeout or 5xx (default: 3)")
     parser.add_argument("--retry-delay", type=float, default=1.0, help="seconds between retries (default: 1)")
+    parser.add_argument(
+        "--requests-per-second", type=float, metavar="R", help="at most R requests a second to each host, all runs"
+    )
     args = parser.parse_args(argv)
 
     shop = None
@@ -313,7 +338,14 @@ def main(argv: list[str] | None = None) -> int:
         shop = demo_shop.start()
         args.urls = shop.product_urls()
     try:
-        checks = run_price_check(args.urls, args.budget, retries=args.retries, retry_delay_seconds=args.retry_delay)
+        with temporary_settings(_settings_for_this_process()):
+            checks = run_price_check(
+                args.urls,
+                args.budget,
+                retries=args.retries,
+                retry_delay_seconds=args.retry_delay,
+                requests_per_second=args.requests_per_second,
+            )
     finally:
         if shop is not None:
             shop.stop()

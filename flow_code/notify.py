@@ -46,3 +46,11 @@ def post_message(webhook: SlackWebhook, text: str, timeout: float | None = None)
         raise SlackError(f"could not reach Slack ({reason})") from None
     if response.status_code >= 400:
         raise SlackError(f"Slack answered HTTP {response.status_code}: {str(response.body)[:200]}")
+
+
+def send_failure_summary(flow, flow_run, state) -> None:
+    """State hook (on_failure, on_crashed): one Slack message per run that ends Failed or Crashed, naming
+    every failed URL and why (the state's message). Runs once, when the run's final state is set."""
+    webhook = find_slack_webhook(flow_run.parameters.get("slack_webhook_block"))
+    if webhook is not None:
+        post_message(webhook, f"Price check failed: run '{flow_run.name}' ended {state.name}. {state.message}")

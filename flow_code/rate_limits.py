@@ -1,25 +1,44 @@
-"""Requests per second per shop: a Prefect global concurrency limit used as a rate limit.
+"""Requests per second per shop host: a Prefect global concurrency limit used as a rate limit.
 
     ensure_host_rate_limits(urls, per_second=5)   # once: one limit per host, on the server
-    rate_limit(host_limit_name(url))              # before each request: waits for a slot
+    wait_for_turn(url, per_second=5)              # before each request: returns when it may go
 
-The limits live on the Prefect server, so every flow run and worker that uses the same name shares
-them: ten flow runs against one shop still send at most `per_second` requests a second.
+The limits live on the Prefect server, so every flow run, worker and process that uses the same name
+shares them: ten flow runs against one shop still send at most `per_second` requests a second.
+
+How a process takes its turns (bench/README.md has the measurements behind this). Asking the server for
+one slot per request, as `prefect.concurrency.sync.rate_limit` does, reaches a fraction of the limit:
+each slot is a database write, and on SQLite writes wait behind the flow's own task runs. So each
+process keeps one `HostPacer` per host (flow_code/pacer.py): it reserves a second of requests at a time,
+a little before it needs them, and hands out turns `1 / per_second` apart inside the stretch of time
+the server counts those slots taken. Stretches never overlap, so a host gets at most `per_second`
+requests a second from any number of processes, and no burst at the start.
 """
 
 from __future__ import annotations
 
+import atexit
 import math
 import re
+import threading
 from urllib.parse import urlsplit
 
 from prefect.client.orchestration import get_client
+
+from flow_code.pacer import HostPacer
+
+RESERVE_SECONDS = 20  # a limit's slots: this many seconds of requests, the most a pacer can reserve ahead
 
 
 def host_limit_name(url: str) -> str:
     """The name of the rate limit for `url`'s host, e.g. `requests-to-127.0.0.1-8000`."""
     parts = urlsplit(url)
     return "requests-to-" + re.sub(r"[^A-Za-z0-9.-]", "-", parts.netloc or "unknown-host")
+
+
+def limit_slots(per_second: float) -> int:
+    """The slots of a host's limit: `RESERVE_SECONDS` seconds of requests."""
+    return RESERVE_SECONDS * max(1, math.floor(per_second))
 
 
 def ensure_host_rate_limits(urls: list[str], per_second: float) -> list[str]:
@@ -29,6 +48,31 @@ def ensure_host_rate_limits(urls: list[str], per_second: float) -> list[str]:
     names = sorted({host_limit_name(url) for url in urls})
     with get_client(sync_client=True) as client:
         for name in names:
-            # limit = the burst allowed at once; slots free up at `per_second`.
-            client.upsert_global_concurrency_limit_by_name(name, max(1, math.floor(per_second)), per_second)
+            client.upsert_global_concurrency_limit_by_name(name, limit_slots(per_second), per_second)
     return names
+
+
+_pacers: dict[str, HostPacer] = {}
+_pacers_lock = threading.Lock()
+
+
+def host_pacer(url: str, per_second: float) -> HostPacer:
+    """This process's pacer for `url`'s host (one per host, shared by all threads); creates the limit if missing."""
+    name = host_limit_name(url)
+    with _pacers_lock:
+        if name not in _pacers:
+            ensure_host_rate_limits([url], per_second)
+            _pacers[name] = HostPacer(name)
+        return _pacers[name]
+
+
+@atexit.register
+def _close_pacers() -> None:
+    """At exit, give back the slots this process reserved ahead (a daemon thread would just die)."""
+    for pacer in list(_pacers.values()):
+        pacer.close()
+
+
+def wait_for_turn(url: str, per_second: float) -> None:
+    """Block until one more request may go to `url`'s host under its rate limit."""
+    host_pacer(url, per_second).wait()

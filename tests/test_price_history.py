@@ -32,14 +32,6 @@ def test_a_row_is_recorded_once_per_run_and_url(tmp_path):
     assert history.previous("http://127.0.0.1:1/t/shoe", "run-2").price == Decimal("70.00")
 
 
-def test_a_slack_message_is_claimed_once(tmp_path):
-    history = PriceHistory(tmp_path / "prices.sqlite")
-    assert history.claim_message("run-1:url") is True
-    assert history.claim_message("run-1:url") is False
-    history.release_message("run-1:url")  # posting failed: a retry may post it
-    assert history.claim_message("run-1:url") is True
-
-
 def test_every_price_is_recorded_with_its_flow_run(shop, receiver, tmp_path):
     path = tmp_path / "prices.sqlite"
     urls = shop.product_urls()
