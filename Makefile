@@ -1,4 +1,6 @@
-# The kit's commands. Each sets up .venv first (uv if present, else pip; same pins).
+# The kit's commands. Each sets up .venv first with uv: the one on PATH, else the pinned one that pip puts
+# in .venv (pip alone takes ~5x as long, bench/README.md). `make demo` first installs only what the main job
+# needs (the packages above "# -- end of demo" in requirements.in), pinned by requirements.txt.
 # Bytecode is compiled at install (pip does it by default, uv with --compile-bytecode): where
 # PYTHONDONTWRITEBYTECODE is set, Python never writes it, and every process recompiles Prefect
 # from source (measured: `import prefect` 2.1 s -> 1.0 s CPU).
@@ -6,12 +8,14 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+DEMO_STAMP    := $(VENV)/.demo-$(shell cat requirements.txt requirements.in pyproject.toml | cksum | cut -d' ' -f1)
+DEMO_PACKAGES := $(shell sed '/^\# -- end of demo/q' requirements.in | sed 's/\#.*//')
 LAB_PORT ?= 8888
 LAB_ARGS ?=
 
 .PHONY: demo test lint setup doctor lab shop notebooks screenshots site bench requirements clean
 
-demo: $(STAMP)  ## check the demo shop's shoe prices with the capstone flow
+demo: $(DEMO_STAMP)  ## check the demo shop's shoe prices with the capstone flow
 	$(PY) -m flow_code.nike_flow
 
 test: $(STAMP)  ## every test: lint, unit, flows, notebooks
@@ -46,16 +50,22 @@ bench: $(STAMP)  ## measure the kit: prints a table and writes bench/README.md (
 shop: $(STAMP)  ## the demo shop in the foreground on http://127.0.0.1:8000
 	$(PY) -m flow_code.kit.demo_shop --port 8000
 
-$(STAMP):  # named after the pins' checksum: a change to requirements.txt or pyproject.toml makes a new one
+# $(call install,ARGS): `uv pip install ARGS` into .venv, made first if missing.
+define install
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "the kit needs Python 3.11+"'
-	@if command -v uv >/dev/null 2>&1; then \
-		uv venv --quiet --allow-existing --python $(PYTHON) $(VENV) && \
-		VIRTUAL_ENV=$(VENV) uv pip install --quiet --compile-bytecode -r requirements.txt -e .; \
-	else \
-		$(PYTHON) -m venv $(VENV) && \
-		$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -e .; \
-	fi
-	@rm -f $(VENV)/.installed-* && touch $@
+	@if command -v uv >/dev/null 2>&1; then uv=uv; uv venv --quiet --allow-existing --python $(PYTHON) $(VENV); \
+	else uv=$(VENV)/bin/uv; [ -x $$uv ] || { $(PYTHON) -m venv $(VENV) && \
+		$(VENV)/bin/pip install --quiet --disable-pip-version-check -c requirements.txt uv; }; fi && \
+	VIRTUAL_ENV=$(VENV) $$uv pip install --quiet --compile-bytecode $(1)
+endef
+
+$(STAMP):  # named after the pins' checksum: a change to requirements.txt or pyproject.toml makes a new one
+	$(call install,-r requirements.txt -e .)
+	@rm -f $(VENV)/.installed-* $(VENV)/.demo-* && touch $@ $(DEMO_STAMP)
+
+$(DEMO_STAMP):  # what the main job imports, at the same pins; `make test` and the others install the rest
+	$(call install,-c requirements.txt $(DEMO_PACKAGES) -e .)
+	@rm -f $(VENV)/.demo-* && touch $@
 
 requirements:  ## re-pin requirements.txt from requirements.in (binder/ gets the same pins)
 	uv pip compile --quiet --python-version 3.11 requirements.in -o requirements.txt

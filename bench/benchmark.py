@@ -1,7 +1,12 @@
-"""Measure the kit: `make bench` prints a markdown table and writes it to bench/README.md.
+"""Measure the kit: `make bench` prints markdown tables and writes them to bench/README.md.
 
-    python bench/benchmark.py            # everything (also the test suite and fresh installs: ~10 min)
-    python bench/benchmark.py --quick    # skip the test suite and the installs
+    python bench/benchmark.py            # everything (also the test suite and fresh installs: ~25 min)
+    python bench/benchmark.py --quick    # skip the test suite and the installs (prints only)
+    python bench/benchmark.py --rate --first-run --cold   # only those sections: updated in bench/README.md
+
+Sections: timings (concurrency, caching, load, imports, suite, installs), rate limits (bench/rates.py),
+the first run (bench/first_run.py), the cold start (bench/cold_start.py). Each notes the load average
+it was measured under.
 
 Every ratio in a row comes from the same run on the same machine; absolute times vary between machines.
 """
@@ -26,13 +31,10 @@ from flow_code.kit.processes import REPO
 PAGE_DELAY = 0.25
 PAGE_COUNTS = (1, 8, 32, 128)
 LOAD_URLS = 500
-LOAD_LIMIT = 20.0  # requests per second to the shop
-# (database, URLs, limit): on SQLite a rate-limited run is so slow that 100 URLs tell the story.
+# (database, URLs, limit): rate limits have their own section (bench/rates.py).
 LOAD_CASES = (
     ("SQLite", 500, None),
-    ("SQLite", 100, LOAD_LIMIT),
     ("PostgreSQL", 500, None),
-    ("PostgreSQL", 500, LOAD_LIMIT),
 )
 LOAD_RUN = """
 import json, resource, sys
@@ -270,19 +272,95 @@ def install_rows() -> list[tuple[str, str, str]]:
     return rows
 
 
+SECTIONS = {
+    "rate": (
+        "Rate limits",
+        "A limit of R requests/s per host (`requests_per_second`) should bring close to R, and never more than "
+        "R + 1 requests in any 1-second window. Before `flow_code/pacer.py` the flow asked Prefect's `rate_limit` "
+        "for one slot per request: the rows below show what that reached and why (each slot is a write; on SQLite "
+        "writes collide with the flow's own and come back 503, which Prefect's client retries after 2, 4, 8 s).",
+    ),
+    "first_run": ("First run", "A fresh clone with empty package caches, `make demo` until the table is printed."),
+    "cold": (
+        "Cold start",
+        "The main job on a fresh Prefect home against Prefect's own floor, measured alternately in one run.",
+    ),
+}
+
+
+def section_rows(name: str) -> list[tuple[str, str, str]]:
+    if name == "rate":
+        from rates import rate_rows
+
+        return rate_rows()
+    if name == "first_run":
+        from first_run import first_run_rows
+
+        return first_run_rows()
+    from cold_start import cold_rows
+
+    return cold_rows()
+
+
+def table(rows: list[tuple[str, str, str]]) -> str:
+    lines = ["| what | time | ratio / note |", "| --- | --- | --- |"]
+    return "\n".join(lines + [f"| {what} | {seconds} | {note} |" for what, seconds, note in rows])
+
+
+def measured_on(load_before: float) -> str:
+    import prefect
+
+    return (
+        f"Measured on {os.cpu_count()} cores, {platform.system()} {platform.machine()}, Python "
+        f"{platform.python_version()}, Prefect {prefect.__version__}, {time.strftime('%Y-%m-%d %H:%M')}; "
+        f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after."
+    )
+
+
+def write_sections(sections: dict[str, str], path: Path = REPO / "bench" / "README.md") -> None:
+    """Replace (or add) these `## ` sections of bench/README.md, keeping the others."""
+    intro = "# Benchmarks\n\n`make bench` (or `python bench/benchmark.py`) writes this file.\n"
+    old = path.read_text() if path.exists() else intro
+    parts = old.split("\n## ")
+    head, kept = parts[0].rstrip("\n") + "\n", {part.split("\n", 1)[0]: part for part in parts[1:]}
+    for title, body in sections.items():
+        kept[title] = f"{title}\n\n{body.strip()}\n"
+    path.write_text(head + "".join(f"\n## {part.rstrip()}\n" for part in kept.values()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="skip the test suite and the fresh installs")
-    parser.add_argument("--load", action="store_true", help="only the 500-URL load rows")
+    parser.add_argument("--load", action="store_true", help="only the 500-URL load rows (prints only)")
+    parser.add_argument("--rate", action="store_true", help="only the rate-limit rows")
+    parser.add_argument("--first-run", action="store_true", help="only the fresh clone to table rows")
+    parser.add_argument("--cold", action="store_true", help="only the cold start profile")
     args = parser.parse_args()
+    chosen = [name for name in SECTIONS if getattr(args, name)]
 
+    sections = {}
+    if not chosen:
+        sections["Timings"] = timings_section(args)
+        if args.quick or args.load:
+            print(sections["Timings"])
+            return
+        chosen = list(SECTIONS)
+    for name in chosen:
+        title, about = SECTIONS[name]
+        load = os.getloadavg()[0]
+        rows = section_rows(name)
+        sections[title] = f"{about}\n\n{measured_on(load)}\n\n{table(rows)}"
+        print(f"## {title}\n\n{sections[title]}\n", flush=True)
+    write_sections(sections)
+
+
+def timings_section(args) -> str:
     from flow_code.kit import demo_shop
     from flow_code.kit.processes import PrefectServer
 
+    load = os.getloadavg()[0]
     server = PrefectServer()
     os.environ.update(PREFECT_API_URL=server.api_url, PREFECT_HOME=str(server.home), PREFECT_LOGGING_LEVEL="WARNING")
-    import prefect
-
     try:
         with demo_shop.start() as shop:
             rows = [] if args.load else flow_rows(shop)
@@ -293,22 +371,7 @@ def main() -> None:
             rows += suite_rows() + install_rows()
     finally:
         server.stop()
-
-    header = (
-        f"Measured on {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
-        f"Python {platform.python_version()}, Prefect {prefect.__version__}, {time.strftime('%Y-%m-%d')}."
-    )
-    table = "\n".join(
-        [
-            "| what | time | ratio / note |",
-            "| --- | --- | --- |",
-            *(f"| {what} | {seconds} | {note} |" for what, seconds, note in rows),
-        ]
-    )
-    text = f"# Benchmarks\n\n`make bench` (or `python bench/benchmark.py`) writes this file.\n\n{header}\n\n{table}\n"
-    print(text)
-    if not (args.quick or args.load):
-        (REPO / "bench" / "README.md").write_text(text)
+    return f"{measured_on(load)}\n\n{table(rows)}"
 
 
 if __name__ == "__main__":

@@ -45,8 +45,8 @@ TURN_SLACK = 0.25  # of a gap: how late a stretch's last turn may be (clock roun
 SPACING = 1.04  # turns are 4% further apart than the slots: requests reach the host a little unevenly
 ROUNDING = 1e-3  # slots: more than the server's floating-point error when it counts freed slots
 IDLE_SECONDS = 1.0  # nobody asked for a turn for this long (and three gaps): give back what is reserved
-MIN_AHEAD_SECONDS = 3.0  # keep at least this much time reserved ahead of the turns handed out
 WAITING_POLL_SECONDS = 0.1  # how often a pacer waiting for another process's slots reads the limit
+MIN_AHEAD_SECONDS = 3.0  # keep at least this much time reserved ahead of the turns handed out
 AHEAD_PER_WRITE = 2.0  # ... and twice as long as the slowest recent write took
 FORGET = 0.9  # how slowly a slow write is forgotten (per write)
 

@@ -8,11 +8,14 @@ shares them: ten flow runs against one shop still send at most `per_second` requ
 
 How a process takes its turns (bench/README.md has the measurements behind this). Asking the server for
 one slot per request, as `prefect.concurrency.sync.rate_limit` does, reaches a fraction of the limit:
-each slot is a database write, and on SQLite writes wait behind the flow's own task runs. So each
-process keeps one `HostPacer` per host (flow_code/pacer.py): it reserves a second of requests at a time,
-a little before it needs them, and hands out turns `1 / per_second` apart inside the stretch of time
-the server counts those slots taken. Stretches never overlap, so a host gets at most `per_second`
-requests a second from any number of processes, and no burst at the start.
+each slot is a database write (a `rate_limit()` call alone costs about the 50 ms a 20/s limit leaves per
+request), and on SQLite writes collide with the flow's own and come back 503, which Prefect's client
+retries after 2, 4, 8 s. So each process keeps one `HostPacer` per host (flow_code/pacer.py): it reserves
+seconds of requests per write, ahead of need, and hands out turns `1 / per_second` apart inside the
+stretch of time the server counts those slots taken. Stretches never overlap, so a host gets at most
+`per_second` requests a second from any number of processes, and no burst at the start. The limit's
+`limit` is therefore not a burst but how far ahead a process may reserve (`RESERVE_SECONDS`): use these
+limits through `wait_for_turn`, not `rate_limit`.
 """
 
 from __future__ import annotations
