@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 LOCKED = 423  # the server's answer when the slots asked for are taken
 TRY_AGAIN = 503  # the server's answer when a write collided with another one (SQLite): nothing was written
 QUICK_TRIES = 20  # tries for a 503 or a lost connection, one right after the other
+GIVE_BACK_TRIES = 6  # for slots given back (a busy SQLite server can refuse several writes in a row)
 POLL_SECONDS = 0.01  # the shortest wait before reading a limit again
 TURN_SLACK = 0.25  # of a gap: how late a stretch's last turn may be (clock rounding)
 SPACING = 1.04  # turns are 4% further apart than the slots: requests reach the host a little unevenly
@@ -97,12 +98,15 @@ class HostPacer:
 
     def wait(self) -> None:
         """Block until this process may send one more request to the host."""
-        with self._cond:
-            turn, gap = self._take_turn()
-        time.sleep(max(0.0, turn - time.time()))
-        with self._go_lock:  # a thread that woke up late must not bunch up with the next one
-            go = max(time.time(), self._last_go + gap)
-            self._last_go = go
+        while True:
+            with self._cond:
+                turn, gap, last = self._take_turn()
+            time.sleep(max(0.0, turn - time.time()))
+            with self._go_lock:  # a thread that woke up late must not bunch up with the next one ...
+                go = max(time.time(), self._last_go + gap)
+                if go <= last:  # ... nor go after its slots' stretch (another process's): else another turn
+                    self._last_go = go
+                    break
         time.sleep(max(0.0, go - time.time()))
 
     def close(self, timeout: float = 5.0) -> None:
@@ -116,7 +120,8 @@ class HostPacer:
         with self._cond:
             self._closing = False
 
-    def _take_turn(self) -> tuple[float, float]:
+    def _take_turn(self) -> tuple[float, float, float]:
+        """The next turn, the gap to the one after, and the last moment the turn's slots allow."""
         self._waiting += 1
         try:
             while True:
@@ -125,10 +130,10 @@ class HostPacer:
                 while self._windows and max(turn, self._windows[0][0]) > self._windows[0][1]:
                     self._windows.popleft()
                 if self._windows:
-                    first, _, gap = self._windows[0]
+                    first, last, gap = self._windows[0]
                     turn = max(turn, first)
                     self._next_turn = turn + gap * SPACING
-                    return turn, gap * SPACING
+                    return turn, gap * SPACING, last
                 if self._reserver is None:
                     self._error = None
                     # In the caller's context: the same Prefect settings (API URL) as the flow run's.
@@ -225,7 +230,8 @@ class HostPacer:
             return
         try:
             # Returning slots moves the server's count on, rounded down: keep one for that.
-            _call(client.release_concurrency_slots, names=[self.name], slots=unused - 1, occupancy_seconds=1.0, tries=2)
+            release = client.release_concurrency_slots
+            _call(release, names=[self.name], slots=unused - 1, occupancy_seconds=1.0, tries=GIVE_BACK_TRIES)
         except (httpx.HTTPStatusError, httpx.TransportError) as error:
             logger.debug("%s: reserved slots not given back (%s); they free themselves", self.name, error)
         else:

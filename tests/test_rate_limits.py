@@ -31,8 +31,8 @@ from flow_code.rate_limits import ensure_host_rate_limits, host_limit_name, limi
 
 pytestmark = pytest.mark.usefixtures("rate_server")
 PER_SECOND = 5.0
-LEAST_SHARE = 0.8  # of PER_SECOND over one process's run
-LEAST_SHARE_TWO_RUNS = 0.6  # two processes: the host changes hands, which takes a second or two on busy SQLite
+LEAST_SHARE = 0.7  # of R over one process's run (bench/README.md: 0.96 on a quiet machine; 0.78 seen at load 8)
+LEAST_SHARE_TWO = 0.4  # two processes: the host changes hands, which can take seconds on a busy SQLite server
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +66,14 @@ def rate(times: list[float]) -> float:
 def check_rate(times: list[float], least_share: float = LEAST_SHARE, per_second: float = PER_SECOND) -> None:
     """At most R + 1 in any second, and at least `least_share` of R from the first request to the last.
 
-    Requests leave the pacer at least 1/R apart; on the way to the shop a busy machine can delay one by a
-    few tens of ms more than the next. At 5/s that is far from the 200 ms it takes to squeeze an extra
-    request into a second; at 20/s (50 ms) it is not, so there the bound allows two more (the bench,
-    on a quiet machine, measures R + 1).
+    Requests leave the pacer at least 1/R apart; on the way to the shop a busy machine can delay one by
+    tens of ms more than the next. At 5/s that is far from the 200 ms it takes to squeeze an extra
+    request into a second; at 20/s (50 ms) it is not, so there the bound allows three more (the bench,
+    on a quiet machine, measures R + 1; Prefect's `rate_limit` let 23 of 20 through on PostgreSQL).
     """
     most, reached = most_in_one_second(times), rate(times)
     print(f"\n{len(times)} requests at {reached:.2f}/s (limit {per_second:g}/s), at most {most} in 1 s")
-    assert most <= per_second + (1 if per_second <= PER_SECOND else 3)
+    assert most <= per_second + (1 if per_second <= PER_SECOND else 4)
     assert reached >= least_share * per_second
 
 
@@ -106,7 +106,7 @@ def test_two_pacers_share_one_limit():
     times, lock = [], threading.Lock()
 
     def take_turns(pacer: HostPacer) -> None:
-        for _ in range(20):
+        for _ in range(40):
             pacer.wait()
             with lock:
                 times.append(time.time())
@@ -118,8 +118,8 @@ def test_two_pacers_share_one_limit():
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert len(times) == 40
-    check_rate(times)
+    assert len(times) == 80
+    check_rate(times, LEAST_SHARE_TWO)
     with get_client(sync_client=True) as client:
         client.delete_global_concurrency_limit_by_name(name)
 
@@ -150,12 +150,12 @@ def test_each_host_gets_its_own_rate(shop):
 
 def test_two_runs_at_once_share_the_host(shop, rate_server, tmp_path):
     """Two flow runs in two processes (the main job), started together, against one shop."""
-    urls = urls_at(shop, 60)
+    urls = urls_at(shop, 100)
     runs = [main_job(urls[half::2], PER_SECOND, rate_server, tmp_path / "prices.sqlite") for half in (0, 1)]
     for run in runs:
         run.wait(timeout=180)
     assert [run.returncode for run in runs] == [0, 0]
     times = shop.request_times()
-    assert len(times) == 60
+    assert len(times) == 100
     print("\nseconds from the first request:", " ".join(f"{at - times[0]:.1f}" for at in times))
-    check_rate(times, LEAST_SHARE_TWO_RUNS)
+    check_rate(times, LEAST_SHARE_TWO)
