@@ -1,6 +1,5 @@
 """The capstone flow against the demo shop, the Slack receiver and the test session's Prefect server."""
 
-import time
 from decimal import Decimal
 from uuid import uuid4
 
@@ -120,15 +119,15 @@ def test_second_run_takes_compare_price_from_the_cache(shop, receiver):
 
 
 def test_pages_are_fetched_concurrently(shop):
+    """Eight slow pages (1 s each) are all requested before the first one answers: they run at once.
+
+    Measured at the shop (when each request arrived), not by the run's duration, which also holds the
+    run's fixed costs and a loaded machine's delays (bench/ measures durations).
+    """
     delay = 1.0
-    one_url = [f"{shop.product_urls()[0]}?delay={delay}"]
     eight_urls = [f"{url}?delay={delay}&copy={i}" for i, url in enumerate(shop.product_urls() * 2)][:8]
-    timings = {}
-    for label, urls in (("1 page", one_url), ("8 pages", eight_urls)):
-        started = time.perf_counter()
-        checks = run_price_check(urls, 120, retry_delay_seconds=0)
-        timings[label] = time.perf_counter() - started
-        assert all(isinstance(check.price, Decimal) for check in checks)
-    ratio = timings["8 pages"] / timings["1 page"]
-    print(f"\n1 slow page: {timings['1 page']:.2f} s, 8 slow pages: {timings['8 pages']:.2f} s, ratio {ratio:.2f}")
-    assert timings["8 pages"] < 8 * delay  # one after another they could not take less than 8 s
+    checks = run_price_check(eight_urls, 120, retry_delay_seconds=0)
+    assert all(isinstance(check.price, Decimal) for check in checks)
+    arrivals = shop.request_times()
+    assert len(arrivals) == 8
+    assert max(arrivals) - min(arrivals) < delay  # one after another, they would arrive >= 1 s apart each
