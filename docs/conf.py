@@ -6,7 +6,8 @@ REPOSITORY = "https://github.com/prefect-workshop-kit/prefect-workshop-kit"
 
 extensions = ["myst_nb"]
 root_doc = "index"
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "conf.py", "README.md"]  # README: included in parts
+# README: included in parts (docs/index.md, docs/prefect-2-to-3.md)
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "conf.py", "README.md", "docs/screenshots"]
 nb_execution_mode = "off"  # the committed outputs, tested by nbval, are what the site shows
 myst_heading_anchors = 3
 suppress_warnings = ["mystnb.unknown_mime_type"]  # Prefect's HTML log lines also carry text/plain

@@ -60,7 +60,8 @@ def test_the_home_page_has_the_course_table_the_map_and_search(site):
     home = (site / "index.html").read_text()
     for notebook in course_notebooks():
         assert f'href="notebooks/{notebook.stem}.html"' in home
-    assert (site / "prefect-2-to-3.html").read_text().count("<tr") >= 10  # the README's map, one row a term
+    assert (site / "docs" / "prefect-2-to-3.html").read_text().count("<tr") >= 10  # the README's map, a row a term
+    assert (site / "docs" / "troubleshooting.html").exists() and (site / "docs" / "instructors.html").exists()
     assert (site / "search.html").exists() and (site / "searchindex.js").stat().st_size > 10_000
     assert "mybinder.org" in (site / "notebooks" / "02-retries.html").read_text()  # launch buttons
     assert "codespaces.new" in (site / "notebooks" / "02-retries.html").read_text()

@@ -3,8 +3,9 @@
     python -m flow_code.kit.build_site [OUTPUT]     # default: docs/_build/html (open its index.html)
 
 Sphinx + MyST-NB + the book theme: pure Python, so it installs with the kit's pins and builds offline.
-The sources are staged in docs/_build/src: docs/*.md and conf.py, docs/screenshots, README.md (the
-course table and the Prefect 2 to 3 map are included from it) and notebooks/*.ipynb. Warnings are errors.
+The sources are staged in docs/_build/src in the repo's own layout (docs/, notebooks/, README.md, with
+docs/index.md and conf.py at the top), so a link that works on GitHub or in JupyterLab works in the site.
+The course table and the Prefect 2 to 3 map are included from the README. Warnings are errors.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ def stage(source: Path) -> Path:
     """Copy what the site is built from into `source` (emptied first)."""
     shutil.rmtree(source, ignore_errors=True)
     (source / "notebooks").mkdir(parents=True)
-    for page in [*DOCS.glob("*.md"), DOCS / "conf.py", REPO / "README.md"]:
+    shutil.copytree(DOCS, source / "docs", ignore=shutil.ignore_patterns("_build", "conf.py", "index.md"))
+    for page in [DOCS / "index.md", DOCS / "conf.py", REPO / "README.md"]:  # the repo's layout: links work in both
         shutil.copy2(page, source / page.name)
-    shutil.copytree(DOCS / "screenshots", source / "docs" / "screenshots")
     for notebook in (REPO / "notebooks").glob("*.ipynb"):
         shutil.copy2(notebook, source / "notebooks" / notebook.name)
     return source
