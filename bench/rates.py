@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from flow_code.kit import demo_shop
-from flow_code.kit.notebook_helpers import Stopwatch
+from flow_code.kit.notebook_helpers import Stopwatch, most_in_one_second
 from flow_code.kit.processes import REPO, PrefectServer
 
 LIMIT = 20.0  # requests per second per host
@@ -88,15 +88,6 @@ for _ in range(50):
     rate_limit("bench-call")
 print(json.dumps((time.monotonic() - started) / 50))
 """
-
-
-def most_in_one_second(times: list[float]) -> int:
-    times, most, first = sorted(times), 0, 0
-    for last, at in enumerate(times):
-        while at - times[first] > 1.0:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 def reached(times: list[float]) -> float:

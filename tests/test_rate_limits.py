@@ -24,6 +24,7 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flow_code.kit import demo_shop
+from flow_code.kit.notebook_helpers import most_in_one_second
 from flow_code.kit.processes import PrefectServer
 from flow_code.nike_flow import run_price_check
 from flow_code.pacer import HostPacer
@@ -47,16 +48,6 @@ def rate_server(rate_server_url):
     """This module's Prefect server, for the test's flow runs and clients (threads started with its context too)."""
     with temporary_settings({PREFECT_API_URL: rate_server_url}):
         yield rate_server_url
-
-
-def most_in_one_second(times: list[float]) -> int:
-    """The most requests in any closed 1-second window."""
-    times, most, first = sorted(times), 0, 0
-    for last, at in enumerate(times):
-        while at - times[first] > 1.0:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 def rate(times: list[float]) -> float:
