@@ -8,8 +8,11 @@ xdist worker to get there starts it under a file lock; the others find it runnin
 controller process: its supervisor stops it, and removes its home, when the test run ends, however
 it ends. `pytest tests/test_prices.py` starts no server.
 
-Tests are spread with `--dist loadscope`: a notebook's cells (nbval) stay on one worker, as do a test
-module's functions or a test class's methods.
+Tests are spread with `--dist loadscope`: a test module's functions, or a test class's methods, stay on
+one worker. A notebook's cells (nbval) and its papermill class in tests/test_notebooks.py (`TestNN...`) are
+one unit: nbval runs the notebook first, then papermill runs it again with other parameters on the same
+server and the same kernel folder (result storage, price history), as a learner who runs it twice. The
+notebooks and the slowest modules are handed out first, so no worker starts a long unit last.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from __future__ import annotations
 import atexit
 import fcntl
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from flow_code.kit import demo_shop, slack_receiver
 from flow_code.kit.execute_notebooks import kernel_environment
@@ -30,6 +35,17 @@ from flow_code.kit.processes import BackgroundProcess, PrefectServer, free_port
 
 SESSION_DIR = "KIT_TEST_SESSION_DIR"
 SESSION_PID = "KIT_TEST_SESSION_PID"
+PAPERMILL_CLASS = re.compile(r"tests/test_notebooks\.py::Test(\d\d)")
+NOTEBOOK = re.compile(r"notebooks/(\d\d)-")
+# Modules that run for a minute or more (own servers, rate-limited waits, launches): started early.
+SLOW_MODULES = (
+    "test_rate_limits",
+    "test_production",
+    "test_binder",
+    "test_ui_pages",
+    "test_doctor",
+    "test_deployments",
+)
 
 
 def pytest_configure(config):
@@ -45,6 +61,43 @@ def pytest_configure(config):
     os.environ.pop("SLACK_WEBHOOK_URL", None)
     # The server's supervisor removes the folder when a server was started; else this does.
     atexit.register(lambda: (session_dir / "server-started").exists() or shutil.rmtree(session_dir, True))
+
+
+def notebook_of(nodeid: str) -> str | None:
+    """ "NN" for a notebook's nbval cell or its papermill class, else None."""
+    found = NOTEBOOK.match(nodeid) or PAPERMILL_CLASS.match(nodeid)
+    return found.group(1) if found else None
+
+
+class NotebookScopeScheduling(LoadScopeScheduling):
+    """loadscope, with a notebook's nbval cells and its papermill class in one unit."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        notebook = notebook_of(nodeid)
+        return f"notebook {notebook}" if notebook else super()._split_scope(nodeid)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") == "loadscope":
+        return NotebookScopeScheduling(config, log)
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Notebooks first (the later ones run longest), nbval before papermill, then the slow modules."""
+
+    def order(item) -> tuple:
+        notebook = notebook_of(item.nodeid)
+        if notebook:
+            return (0, -int(notebook), item.path.suffix != ".ipynb")
+        return (1, item.path.stem not in SLOW_MODULES)
+
+    items.sort(key=order)  # stable: cells and tests keep their order within a unit
+
+
+def kernel_folder(notebook_path: Path) -> Path:
+    """The result storage and price history folder nbval's kernel and then papermill's use for a notebook."""
+    return Path(os.environ[SESSION_DIR]) / "kernels" / notebook_path.stem
 
 
 _session_server_ready = False
@@ -77,6 +130,11 @@ def pytest_runtest_setup(item):
     """Notebooks (nbval starts their kernel in setup) and tests using `prefect_api` get the server first."""
     if item.path.suffix == ".ipynb" or "prefect_api" in getattr(item, "fixturenames", ()):
         start_session_server()
+    if item.path.suffix == ".ipynb":  # nbval's kernel, started in its first cell's set-up, inherits it
+        kernel_folder(item.path).mkdir(parents=True, exist_ok=True)
+        os.environ["KIT_KERNEL_DIR"] = str(kernel_folder(item.path))
+    else:
+        os.environ.pop("KIT_KERNEL_DIR", None)
 
 
 @pytest.fixture(scope="session")
