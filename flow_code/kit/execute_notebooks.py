@@ -29,6 +29,7 @@ def kernel_environment(api_url: str) -> dict[str, str]:
     """Environment variables for kernels that run the notebooks under test."""
     return {
         "PREFECT_API_URL": api_url,
+        "PREFECT_UI_URL": api_url.removesuffix("/api"),  # the UI links, also inside `make lab` (which sets its own)
         "PREFECT_LOGGING_COLORS": "false",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "IPYTHONDIR": str(TEST_IPYTHONDIR),

@@ -90,14 +90,27 @@ class Exercise:
         return runs
 
     def flow_runs(self, flow_name: str | None = None) -> list:
-        """Flow runs (of the flow called `flow_name`, if given) created since the exercise began."""
+        """Flow runs (of the flow called `flow_name`, if given) created since the exercise began, newest first.
+
+        Runs due later (a deployment's schedule) are left out: they would crowd out the learner's own.
+        """
         from prefect.client.orchestration import get_client
-        from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+        from prefect.client.schemas.filters import (
+            FlowFilter,
+            FlowFilterName,
+            FlowRunFilter,
+            FlowRunFilterExpectedStartTime,
+        )
         from prefect.client.schemas.sorting import FlowRunSort
 
         flow_filter = FlowFilter(name=FlowFilterName(any_=[flow_name])) if flow_name else None
+        since_then = FlowRunFilter(
+            expected_start_time=FlowRunFilterExpectedStartTime(after_=self.since, before_=datetime.now(UTC))
+        )
         with get_client(sync_client=True) as client:
-            runs = client.read_flow_runs(flow_filter=flow_filter, sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50)
+            runs = client.read_flow_runs(
+                flow_filter=flow_filter, flow_run_filter=since_then, sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50
+            )
         return [run for run in runs if run.created >= self.since]
 
 

@@ -261,6 +261,7 @@ class PrefectServer:
             "PREFECT_API_URL": None,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_UI_ENABLED": "true" if self.ui else "false",
+            "PREFECT_UI_API_URL": self.api_url,  # else the UI calls port 4200's API, whatever this server's port
             "PREFECT_LOGGING_COLORS": "false",
             **self.extra_env,
         }
