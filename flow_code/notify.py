@@ -53,4 +53,13 @@ def send_failure_summary(flow, flow_run, state) -> None:
     every failed URL and why (the state's message). Runs once, when the run's final state is set."""
     webhook = find_slack_webhook(flow_run.parameters.get("slack_webhook_block"))
     if webhook is not None:
-        post_message(webhook, f"Price check failed: run '{flow_run.name}' ended {state.name}. {state.message}")
+        name = current_name(flow_run)
+        post_message(webhook, f"Price check failed: run '{name}' ended {state.name}. {state.message}")
+
+
+def current_name(flow_run) -> str:
+    """The run's name as the API has it now: the hook's copy was read before the run named itself."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run.id).name

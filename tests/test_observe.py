@@ -34,6 +34,7 @@ def artifacts_of(state, key: str) -> list:
 def test_a_run_publishes_its_prices_as_a_table_and_a_summary(shop, receiver, tmp_path):
     urls = [*shop.product_urls()[:3], f"{shop.url}/t/no-such-shoe/XX-000"]
     state = nike_flow(urls, 120, retry_delay_seconds=0, history_path=str(tmp_path / "h.sqlite"), return_state=True)
+    assert state.is_failed() and "1 of 4 URLs failed" in state.message  # published all the same
     [table] = artifacts_of(state, PRICES_KEY)
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     assert [row["url"] for row in rows] == urls  # every URL, in order, the failed one too
@@ -48,6 +49,7 @@ def test_a_run_publishes_its_prices_as_a_table_and_a_summary(shop, receiver, tmp
 def test_many_urls_get_a_progress_artifact_that_reaches_100(shop, tmp_path):
     urls = [f"{url}?n={i}" for i, url in enumerate(shop.product_urls() * 2)][:10]
     state = nike_flow(urls, 120, retry_delay_seconds=0, history_path=str(tmp_path / "h.sqlite"), return_state=True)
+    assert state.is_completed()
     [progress] = artifacts_of(state, PROGRESS_KEY)
     assert float(progress.data) == 100.0
 
