@@ -38,8 +38,9 @@ lab: $(STAMP)  ## JupyterLab on http://127.0.0.1:8888/lab, the Prefect UI at htt
 notebooks: $(STAMP)  ## re-execute every notebook in place against a fresh Prefect server
 	$(PY) -m flow_code.kit.execute_notebooks
 
-screenshots: $(STAMP)  ## retake the README's screenshots (an emulated Binder launch, headless Chromium)
-	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -n 0 -q tests/test_binder.py -k browser
+screenshots: $(STAMP)  ## retake the screenshots (an emulated Binder launch, the UI pages the notebooks link to)
+	SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -n 0 -q tests/test_binder.py tests/test_ui_pages.py \
+		-k "browser or test_ui_pages"
 
 site: $(STAMP)  ## the course website from the committed notebooks: docs/_build/html/index.html
 	$(PY) -m flow_code.kit.build_site
