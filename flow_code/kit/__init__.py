@@ -9,6 +9,7 @@
     exercises.py          exercises that check themselves: `check()` reads the learner's runs, `hint()` nudges
     exercise_checks.py    the course's exercise checks, one per notebook (API, shop and receiver evidence)
     prefect_ui.py         links into the Prefect UI from where it is served (`make lab`, Binder, a Codespace)
+    log_display.py        Prefect's failure logs on one line in a notebook (the API keeps the traceback)
     execute_notebooks.py  the course's notebook list; re-execute them in place (`make notebooks`)
     doctor.py             `make doctor`: the learner's set-up checked, one line per problem with its fix
     build_site.py         `make site`: the course website from the committed notebooks (Sphinx + MyST-NB)
