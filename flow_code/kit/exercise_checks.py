@@ -1070,7 +1070,7 @@ def paused_run_exercise(exercise: Exercise) -> str:
 # made by other notebooks and tests on the same server) are left out by `flow_run_id` being null.
 
 
-def _task_runs_outside_flows(exercise: Exercise, name: str, run_count: int | None, settle_seconds: float = 10) -> list:
+def _task_runs_outside_flows(exercise: Exercise, name: str, run_count: int | None, settle_seconds: float = 20) -> list:
     """Task runs named `name` made outside any flow since the exercise began, ended after `run_count` attempts
     (None: any number), newest first; waits up to `settle_seconds` for one (a task run's final state reaches
     the API a moment later)."""
