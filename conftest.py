@@ -49,6 +49,9 @@ SLOW_MODULES = (
 
 
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "timing: checks rates in real time; `make test` runs these after the rest, on a quiet machine"
+    )
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return  # the controller chose the server's address; workers inherited it
     session_dir = Path(tempfile.mkdtemp(prefix="kit-test-session-"))
@@ -135,6 +138,22 @@ def pytest_runtest_setup(item):
         os.environ["KIT_KERNEL_DIR"] = str(kernel_folder(item.path))
     else:
         os.environ.pop("KIT_KERNEL_DIR", None)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _prefect_workers_per_module():
+    """After each test module, stop Prefect's per-process events and API-log workers.
+
+    Each binds to the API URL in force when it first sent something: after a module that used a server of
+    its own (the rate limits', the UI pages'), the next module's events (task runs outside flows are
+    recorded from them) would go to that stopped server.
+    """
+    yield
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    EventsWorker.drain_all(timeout=10, at_exit=False)
+    APILogWorker.drain_all(timeout=10, at_exit=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,10 @@
 """Rate limits per host (`requests_per_second`), against a Prefect server on SQLite and demo shops.
 
 The module has a server of its own: rates are about time, and the session's server is busy with
-notebooks. Checked where it matters, at the shop: never more than R + 1 requests in any 1-second
-window (no burst at the start either), and close to R over a run. How close is bench/'s business
-(bench/README.md); the margins here hold on a busy 2-core machine. The flow's former way, Prefect's
+notebooks. Marked `timing`: `make test` runs it alone after the rest (at load 8 a paused flow process
+delivered 25 requests in one second at 20/s). Checked where it matters, at the shop: never more than
+R + 1 requests in any 1-second window (no burst at the start either), and close to R over a run. How
+close is bench/'s business (bench/README.md). The flow's former way, Prefect's
 `rate_limit` for one slot per request, passes at 5/s on a quiet server but reached 0.6 of 20 a second
 on SQLite: the 20/s test fails it.
 """
@@ -31,7 +32,7 @@ from flow_code.nike_flow import run_price_check
 from flow_code.pacer import HostPacer
 from flow_code.rate_limits import ensure_host_rate_limits, host_limit_name, limit_slots
 
-pytestmark = pytest.mark.usefixtures("rate_server")
+pytestmark = [pytest.mark.timing, pytest.mark.usefixtures("rate_server")]
 PER_SECOND = 5.0
 LEAST_SHARE = 0.7  # of R over one process's run (bench/README.md: 0.96 on a quiet machine; 0.78 seen at load 8)
 LEAST_SHARE_SEVERAL_HOSTS = 0.25  # one run, two hosts, on the shared SQLite server: issue 16 is still open here
@@ -102,7 +103,7 @@ def test_two_pacers_share_one_limit():
     times, lock = [], threading.Lock()
 
     def take_turns(pacer: HostPacer) -> None:
-        for _ in range(40):
+        for _ in range(30):
             pacer.wait()
             with lock:
                 times.append(time.time())
@@ -114,7 +115,7 @@ def test_two_pacers_share_one_limit():
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert len(times) == 80
+    assert len(times) == 60
     check_rate(times, LEAST_SHARE_TWO)
     with get_client(sync_client=True) as client:
         client.delete_global_concurrency_limit_by_name(name)
@@ -149,12 +150,12 @@ def test_each_host_gets_its_own_rate(shop):
 
 def test_two_runs_at_once_share_the_host(shop, rate_server, tmp_path):
     """Two flow runs in two processes (the main job), started together, against one shop."""
-    urls = urls_at(shop, 100)
+    urls = urls_at(shop, 60)
     runs = [main_job(urls[half::2], PER_SECOND, rate_server, tmp_path / "prices.sqlite") for half in (0, 1)]
     for run in runs:
         run.wait(timeout=180)
     assert [run.returncode for run in runs] == [0, 0]
     times = shop.request_times()
-    assert len(times) == 100
+    assert len(times) == 60
     print("\nseconds from the first request:", " ".join(f"{at - times[0]:.1f}" for at in times))
     check_rate(times, LEAST_SHARE_TWO)
