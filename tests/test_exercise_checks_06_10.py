@@ -10,6 +10,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from check_output import hint_for
 from prefect import flow, task
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
@@ -22,15 +23,6 @@ from flow_code.nike_flow import nike_flow
 from flow_code.prices import read_offer
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-
-def hint_for(exercise, capsys) -> str:
-    """What `check()` printed for an attempt that must not pass; it must be a hint, not a failure to read."""
-    passed = exercise.check()
-    said = capsys.readouterr().out
-    assert not passed, said
-    assert said.startswith("Not yet: ") and "could not read" not in said, said
-    return said
 
 
 def unique(name: str) -> str:

@@ -7,6 +7,7 @@ first). The passing attempt is the notebook's solution, checked in the notebook 
 """
 
 import pytest
+from check_output import hint_for
 from prefect.settings import PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW, temporary_settings
 
 from flow_code.fetch import PageError
@@ -22,15 +23,6 @@ def exercise(shop):
     """Notebook 15's exercise on the session's shop, with tasks called outside flows (as the notebook does)."""
     with temporary_settings(updates={PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore"}):
         yield exercises.for_notebook("15", shop=shop, url=shop.url + REVOLUTION, fail_first=2)
-
-
-def hint_for(exercise, capsys) -> str:
-    """What `check()` printed for an attempt that must not pass; it must be a hint, not a failure to read."""
-    passed = exercise.check()
-    said = capsys.readouterr().out
-    assert not passed, said
-    assert said.startswith("Not yet: ") and "could not read" not in said, said
-    return said
 
 
 def test_15_empty_attempt(exercise, capsys):

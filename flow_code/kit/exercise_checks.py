@@ -21,6 +21,20 @@ def _runs_of(exercise: Exercise, flow_name: str, mentioning: str) -> list:
     return [run for run in runs if mentioning in str(run.parameters)] or runs
 
 
+def _last_completed_run(exercise: Exercise, function: str, mentioning: str, how: str = "call it."):
+    """The newest run of the flow function `function` since the exercise began; a hint if none, or if it failed."""
+    runs = _runs_of(exercise, function.replace("_", "-"), mentioning)
+    if not runs:
+        raise Hint(
+            f"no run of a flow called `{function}` since the exercise began (the API spells it "
+            f"`{function.replace('_', '-')}`): define it with `@flow` and {how}"
+        )
+    run = runs[0]
+    if not run.state.is_completed():
+        raise Hint(f"your last run of {function} ended {run.state.name}: {run.state.message}")
+    return run
+
+
 def _task_runs_of(exercise: Exercise, task_name: str, mentioning: str) -> list:
     """Runs of the task `task_name` made since the exercise began, newest first, once final; only those whose
     flow run's parameters mention `mentioning`, when some do (as `_runs_of`)."""
@@ -88,15 +102,7 @@ def two_prices_exercise(exercise: Exercise) -> str:
     from flow_code.kit.notebook_helpers import read_task_runs
 
     shop = exercise.props["shop"]
-    runs = _runs_of(exercise, "two-prices", mentioning=shop.url)
-    if not runs:
-        raise Hint(
-            "no run of a flow called `two_prices` since the exercise began (the API spells it `two-prices`): "
-            "define it with `@flow` and call it."
-        )
-    run = runs[0]
-    if not run.state.is_completed():
-        raise Hint(f"your last run of two_prices ended {run.state.name}: {run.state.message}")
+    run = _last_completed_run(exercise, "two_prices", mentioning=shop.url)
     wanted = {shop.product_urls()[0], shop.product_urls()[3]}
     if {str(value) for value in run.parameters.values()} != wanted:
         raise Hint(
@@ -229,15 +235,7 @@ def careful_cache_exercise(exercise: Exercise) -> str:
     from flow_code.kit.notebook_helpers import read_task_runs
 
     shop, task = exercise.props["shop"], exercise.props["task"]
-    runs = _runs_of(exercise, "careful-twice", mentioning=shop.url)
-    if not runs:
-        raise Hint(
-            "no run of a flow called `careful_twice` since the exercise began (the API spells it "
-            "`careful-twice`): define it with `@flow` and call it."
-        )
-    run = runs[0]
-    if not run.state.is_completed():
-        raise Hint(f"your last run of careful_twice ended {run.state.name}: {run.state.message}")
+    run = _last_completed_run(exercise, "careful_twice", mentioning=shop.url)
     states = [task_run.state.name for task_run in read_task_runs(run.id)]
     if len(states) != 2:
         raise Hint(f"careful_twice made {len(states)} task runs ({states}): call your copy twice, same arguments.")
@@ -344,15 +342,7 @@ def three_workers_exercise(exercise: Exercise) -> str:
     from flow_code.kit.notebook_helpers import read_task_runs
 
     shop, urls = exercise.props["shop"], exercise.props["urls"]
-    runs = _runs_of(exercise, "three-workers", mentioning=shop.url)
-    if not runs:
-        raise Hint(
-            "no run of a flow called `three_workers` since the exercise began (the API spells it "
-            "`three-workers`): define it with `@flow` and call it on `urls`."
-        )
-    run = runs[0]
-    if not run.state.is_completed():
-        raise Hint(f"your last run of three_workers ended {run.state.name}: {run.state.message}")
+    run = _last_completed_run(exercise, "three_workers", mentioning=shop.url, how="call it on `urls`.")
     fetches = [task_run for task_run in read_task_runs(run.id) if _task_of(task_run) == "fetch_price"]
     if len(fetches) != len(urls):
         raise Hint(f"your flow made {len(fetches)} runs of fetch_price for {len(urls)} URLs: submit one per URL.")
