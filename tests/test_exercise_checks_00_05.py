@@ -108,6 +108,20 @@ def test_03_without_the_task_source(shop, capsys, tmp_path):
         assert "add `TASK_SOURCE`" in check(exercise, capsys)
 
 
+def test_03_plain_inputs(shop, capsys, tmp_path):
+    exercise = exercises.for_notebook("03", shop=shop, task=cached_price)
+    careful = cached_price.with_options(cache_policy=INPUTS, cache_expiration=timedelta(minutes=10))
+
+    @flow
+    def careful_twice(shop_url: str, product: str):
+        careful(shop_url, product)
+        careful(shop_url, product)
+
+    with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: tmp_path}):
+        careful_twice(shop.url, "/t/air-max-terrascape-90-mens-shoes/DH2973-100")
+        assert "plain `INPUTS` keeps the shop's address" in check(exercise, capsys)
+
+
 @pytest.mark.filterwarnings("ignore:Logger 'prefect.task_runs' attempted to send logs")  # a task run outside a flow
 def test_03_a_value_stored_just_before_is_not_the_learners(shop, capsys, tmp_path):
     """The notebook's cell before the exercise stores a 1-hour value (refresh_then_read) a moment before the

@@ -245,11 +245,11 @@ def careful_cache_exercise(exercise: Exercise) -> str:
             "without `refresh_cache=True`, and get the same arguments both times?"
         )
     inputs = {"shop_url": shop.url, "product": TERRASCAPE}
-    inputs_only, with_shop_url, wanted = (
+    inputs_only, with_shop_url, plain_inputs, wanted = (
         policy.compute_key(task_ctx=SimpleNamespace(task=task), inputs=inputs, flow_parameters={})
-        for policy in (INPUTS - "shop_url", INPUTS + TASK_SOURCE, (INPUTS - "shop_url") + TASK_SOURCE)
+        for policy in (INPUTS - "shop_url", INPUTS + TASK_SOURCE, INPUTS, (INPUTS - "shop_url") + TASK_SOURCE)
     )
-    stored, by_this_run = _stored_results(run, (inputs_only, with_shop_url, wanted))
+    stored, by_this_run = _stored_results(run, (inputs_only, with_shop_url, plain_inputs, wanted))
     if not by_this_run and wanted in stored:  # Cached twice: what matters is the value the right key finds
         stored = {wanted: stored[wanted]}
     keys = set(stored)
@@ -262,6 +262,11 @@ def careful_cache_exercise(exercise: Exercise) -> str:
         raise Hint(
             "your cache key includes the shop's address, which changes each time the shop starts: keep "
             '`INPUTS - "shop_url"` in the policy.'
+        )
+    if wanted not in keys and plain_inputs in keys:
+        raise Hint(
+            "plain `INPUTS` keeps the shop's address in your cache key, and leaves the task's code out: use "
+            '`(INPUTS - "shop_url") + TASK_SOURCE`.'
         )
     lifetimes = list(stored.values())
     if not all(lifetime and abs(lifetime - 600) < 30 for lifetime in lifetimes):
