@@ -12,6 +12,11 @@ The main job checks the demo shop's products (or the URLs given) and prints a ta
     python -m flow_code.nike_flow automations     # Slack alerts from the server on price drops
 """
 
+if __name__ == "__main__":  # the main job: Prefect's temporary server starts now and boots while the rest imports
+    from flow_code.kit import temporary_server
+
+    temporary_server.start_early()
+
 import argparse
 import inspect
 import sys
@@ -34,6 +39,7 @@ from pydantic import BaseModel, Field
 
 from flow_code.fetch import TIMEOUT_SECONDS, fetch_page
 from flow_code.history import Observation, PriceHistory
+from flow_code.kit import temporary_server
 from flow_code.notify import find_slack_webhook, post_message, send_failure_summary
 from flow_code.observe import PageProgress, emit_price_drop, publish_prices
 from flow_code.prices import Offer, PriceNotFound, read_offer
@@ -338,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         shop = demo_shop.start()
         args.urls = shop.product_urls()
     try:
+        temporary_server.ready()  # the main job's temporary server has booted (at once if none was started)
         with temporary_settings(_settings_for_this_process()):
             checks = run_price_check(
                 args.urls,

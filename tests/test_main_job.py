@@ -1,9 +1,12 @@
 """`python -m flow_code.nike_flow`, the README's main job, run as a user runs it."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from decimal import Decimal
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -11,6 +14,7 @@ from leftovers import Watch
 
 from flow_code import KIT_PREFECT_HOME
 from flow_code.kit.demo_shop import CATALOG
+from flow_code.kit.processes import wait_until
 
 MAIN_JOB = [sys.executable, "-m", "flow_code.nike_flow"]
 
@@ -66,3 +70,46 @@ def test_help_lists_the_subcommand_and_describes_every_option():
             assert described, f"{lines[i]!r} has no description"
         assert len(options) >= 4, text
     assert "serve" in helps[0]
+
+
+def temporary_servers_of(pid: int) -> list[int]:
+    """The uvicorn processes (Prefect's temporary server) that process `pid` started."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid and b"uvicorn" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("signum", "after"),
+    [(signal.SIGINT, 1), (signal.SIGINT, 4), (signal.SIGTERM, 4)],
+    ids=["ctrl-c-while-importing", "ctrl-c-while-waiting-for-the-server", "sigterm"],
+)
+def test_an_interrupted_main_job_stops_its_temporary_server(tmp_path, signum, after):
+    """Ctrl-C (SIGINT to the job alone, not to its process group) or SIGTERM while Prefect's temporary server
+    is still starting on a fresh home (its migrations take longer than `after` seconds): while the job still
+    imports the capstone, or once it waits for the server. The job exits and the server goes with it."""
+    watch = Watch(uuid4().hex, tmp_path / "tmp")
+    watch.tmpdir.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SLACK_"))}
+    env.update(watch.env, HOME=str(tmp_path / "home"), PREFECT_HOME=str(tmp_path / "prefect-home"))
+    output = tmp_path / "output"
+    with output.open("w") as out:  # a file, not a pipe: a server left running would hold a pipe open
+        job = subprocess.Popen(MAIN_JOB, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        assert wait_until(lambda: temporary_servers_of(job.pid), 120, lambda: job.poll() is None), job.poll()
+        time.sleep(after)
+        job.send_signal(signum)
+        job.wait(timeout=60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode != 0
+    assert "product" not in output.read_text()
+    watch.assert_nothing_left()

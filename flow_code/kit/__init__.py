@@ -1,6 +1,7 @@
 """The workshop's props and machinery: what the course and the tests run around the capstone.
 
     demo_shop.py          the offline shoe shop the capstone scrapes (latency, 503s, price changes, bad pages)
+    temporary_server.py   the main job launches Prefect's temporary server first, to boot while the job imports
     slack_receiver.py     a local Slack-compatible webhook receiver that keeps every message
     background_http.py    the small stdlib HTTP server in a background thread under both props
     processes.py          Prefect servers and other commands run in the background, never outliving the kit
