@@ -53,12 +53,16 @@ bench: $(STAMP)  ## measure the kit: prints a table and writes bench/README.md (
 shop: $(STAMP)  ## the demo shop in the foreground on http://127.0.0.1:8000
 	$(PY) -m flow_code.kit.demo_shop --port 8000
 
-# $(call install,ARGS): `uv pip install ARGS` into .venv, made first if missing.
+# $(call install,ARGS): `uv pip install ARGS` into .venv, made first if missing. Without uv on PATH, the
+# machine's pip puts the pinned uv into a venv made without pip of its own (making one with pip takes
+# seconds); a pip too old for `--python` (before 22.3) or none: the venv gets its own pip, which does it.
 define install
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "the kit needs Python 3.11+"'
 	@if command -v uv >/dev/null 2>&1; then uv=uv; uv venv --quiet --allow-existing --python $(PYTHON) $(VENV); \
-	else uv=$(VENV)/bin/uv; [ -x $$uv ] || { $(PYTHON) -m venv $(VENV) && \
-		$(VENV)/bin/pip install --quiet --disable-pip-version-check -c requirements.txt uv; }; fi && \
+	else uv=$(VENV)/bin/uv; pip="install --quiet --disable-pip-version-check -c requirements.txt uv"; \
+		[ -x $$uv ] || { $(PYTHON) -m venv --without-pip $(VENV) && \
+			$(PYTHON) -m pip --python $(VENV)/bin/python $$pip 2>/dev/null; } || \
+		{ $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip $$pip; }; fi && \
 	VIRTUAL_ENV=$(VENV) $$uv pip install --quiet --compile-bytecode $(1)
 endef
 
