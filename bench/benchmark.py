@@ -283,7 +283,9 @@ SECTIONS = {
     "first_run": ("First run", "A fresh clone with empty package caches, `make demo` until the table is printed."),
     "cold": (
         "Cold start",
-        "The main job on a fresh Prefect home against Prefect's own floor, measured alternately in one run.",
+        "The main job on a fresh Prefect home against Prefect's own floor, measured alternately in one run. The "
+        "job launches Prefect's temporary server before it imports the capstone (`flow_code/kit/temporary_server.py`) "
+        "and skips the interpreter's last garbage collection at exit (`gc.freeze()`).",
     ),
 }
 
