@@ -3,7 +3,8 @@
 For each database (SQLite, PostgreSQL), on a fresh Prefect server, flows run in processes of their own
 against demo shops in this one, which record when each request arrives:
 - Prefect's `rate_limit(name)` per request (what the flow did before `flow_code/pacer.py`);
-- the kit's `requests_per_second`: one host; three hosts in one run; two runs at once against one host.
+- the kit's `requests_per_second`: one host; three hosts in one run; two runs at once against one host;
+- three hosts in one run without a limit: what the machine reaches with 600 task runs in one process.
 Each row: requests/s reached at a host against the limit, and the most requests in any 1-second window.
 And why the first one falls short: how long a slot costs (a write) while a flow runs.
 """
@@ -26,9 +27,14 @@ PAGE_SECONDS = 0.05
 PACED_URLS = 200  # per host and run: 10 s at the limit
 
 RUN = """
-import json, sys
+import json, os, sys, time
+from pathlib import Path
 from flow_code.nike_flow import run_price_check
 urls, limit = json.loads(sys.argv[1]), float(sys.argv[2])
+if os.environ.get("BENCH_BARRIER"):  # runs "at once" start together: imports take seconds more or less
+    Path(os.environ["BENCH_BARRIER"], str(os.getpid())).touch()
+    while len(os.listdir(os.environ["BENCH_BARRIER"])) < int(os.environ["BENCH_RUNS"]):
+        time.sleep(0.05)
 checks = run_price_check(urls, 150, retry_delay_seconds=0, requests_per_second=limit or None)
 print(json.dumps(sum(check.price is not None for check in checks)))
 """
@@ -123,17 +129,21 @@ def finish_all(runs: list[subprocess.Popen]) -> str:
     return "; ".join(errors)
 
 
-def host_row(what: str, database: str, shops: list, seconds: float, errors: str = "") -> tuple[str, str, str]:
+def host_row(
+    what: str, database: str, shops: list, seconds: float, errors: str = "", limited: bool = True
+) -> tuple[str, str, str]:
     parts = [f"**a run failed**: {errors}"] if errors else []
-    for shop in shops:
+    for number, shop in enumerate(shops, start=1):
         times = shop.request_times()
-        host = f"host {len(parts) + 1}: " if len(shops) > 1 else ""
+        host = f"host {number}: " if len(shops) > 1 else ""
         if len(times) < 2:
             parts.append(f"{host}{len(times)} requests")
             continue
         rate = reached(times)
-        parts.append(f"{host}{rate:.1f}/s ({100 * rate / LIMIT:.0f}%), at most {most_in_one_second(times)} in 1 s")
-    return (f"{what}, limit {LIMIT:g}/s per host, server on {database}", f"{seconds:.1f} s", "; ".join(parts))
+        share = f" ({100 * rate / LIMIT:.0f}%)" if limited else ""
+        parts.append(f"{host}{rate:.1f}/s{share}, at most {most_in_one_second(times)} in 1 s")
+    limit = f"limit {LIMIT:g}/s per host, " if limited else ""
+    return (f"{what}, {limit}server on {database}", f"{seconds:.1f} s", "; ".join(parts))
 
 
 def urls_at(shop, count: int) -> list[str]:
@@ -165,16 +175,19 @@ def database_rows(database: str, api_url: str) -> list[tuple[str, str, str]]:
             errors = finish_all([start_run(RUN, api_url, urls_at(shops[0], PACED_URLS))])
         rows.append(host_row(f"{PACED_URLS} URLs, `requests_per_second`", database, shops[:1], watch.seconds, errors))
 
-        reset(shops)
         mixed = [url for group in zip(*(urls_at(shop, PACED_URLS) for shop in shops), strict=True) for url in group]
-        with Stopwatch() as watch:
-            errors = finish_all([start_run(RUN, api_url, mixed)])
-        rows.append(host_row(f"3 hosts x {PACED_URLS} URLs in one run", database, shops, watch.seconds, errors))
+        for limit in (LIMIT, 0):
+            reset(shops)
+            with Stopwatch() as watch:
+                errors = finish_all([start_run(RUN, api_url, mixed, limit=limit)])
+            what = f"3 hosts x {PACED_URLS} URLs in one run" + ("" if limit else ", no limit (the machine's ceiling)")
+            rows.append(host_row(what, database, shops, watch.seconds, errors, limited=bool(limit)))
 
         reset(shops)
         urls = urls_at(shops[0], 2 * PACED_URLS)
+        together = {"BENCH_BARRIER": tempfile.mkdtemp(prefix="bench-runs-"), "BENCH_RUNS": "2"}
         with Stopwatch() as watch:
-            errors = finish_all([start_run(RUN, api_url, urls[half::2]) for half in (0, 1)])
+            errors = finish_all([start_run(RUN, api_url, urls[half::2], together) for half in (0, 1)])
         what = f"2 runs at once x {PACED_URLS} URLs, one host"
         rows.append(host_row(what, database, shops[:1], watch.seconds, errors))
     finally:

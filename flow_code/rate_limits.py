@@ -1,6 +1,6 @@
 """Requests per second per shop host: a Prefect global concurrency limit used as a rate limit.
 
-    ensure_host_rate_limits(urls, per_second=5)   # once: one limit per host, on the server
+    ensure_host_rate_limits(urls, per_second=5)   # once per run: one limit per host, and the requests to expect
     wait_for_turn(url, per_second=5)              # before each request: returns when it may go
 
 The limits live on the Prefect server, so every flow run, worker and process that uses the same name
@@ -9,13 +9,13 @@ shares them: ten flow runs against one shop still send at most `per_second` requ
 How a process takes its turns (bench/README.md has the measurements behind this). Asking the server for
 one slot per request, as `prefect.concurrency.sync.rate_limit` does, reaches a fraction of the limit:
 each slot is a database write (a `rate_limit()` call alone costs about the 50 ms a 20/s limit leaves per
-request), and on SQLite writes collide with the flow's own and come back 503, which Prefect's client
-retries after 2, 4, 8 s. So each process keeps one `HostPacer` per host (flow_code/pacer.py): it reserves
-seconds of requests per write, ahead of need, and hands out turns `1 / per_second` apart inside the
-stretch of time the server counts those slots taken. Stretches never overlap, so a host gets at most
-`per_second` requests a second from any number of processes, and no burst at the start. The limit's
-`limit` is therefore not a burst but how far ahead a process may reserve (`RESERVE_SECONDS`): use these
-limits through `wait_for_turn`, not `rate_limit`.
+request), and on SQLite writes collide with the server's own and come back 503, which Prefect's client
+retries after 2, 4, 8 s. So each process keeps one `HostPacer` per host (flow_code/pacer.py), and one
+thread that writes for all of them: it reserves seconds of requests per write, ahead of need, and hands
+out turns `1 / per_second` apart inside the stretch of time the server counts those slots taken.
+Stretches never overlap, so a host gets at most `per_second` requests a second from any number of
+processes, and no burst at the start. The limit's `limit` is therefore not a burst but how far ahead
+slots can be reserved (`RESERVE_SECONDS`): use these limits through `wait_for_turn`, not `rate_limit`.
 """
 
 from __future__ import annotations
@@ -24,13 +24,15 @@ import atexit
 import math
 import re
 import threading
+from collections import Counter
 from urllib.parse import urlsplit
 
 from prefect.client.orchestration import get_client
+from prefect.settings import get_current_settings
 
-from flow_code.pacer import HostPacer
+from flow_code.pacer import HostPacer, Writer
 
-RESERVE_SECONDS = 20  # a limit's slots: this many seconds of requests, the most a pacer can reserve ahead
+RESERVE_SECONDS = 20  # a limit's slots: this many seconds of requests, the most reserved ahead at a host
 
 
 def host_limit_name(url: str) -> str:
@@ -45,7 +47,19 @@ def limit_slots(per_second: float) -> int:
 
 
 def ensure_host_rate_limits(urls: list[str], per_second: float) -> list[str]:
-    """Create (or update) one rate limit per host in `urls`; returns their names."""
+    """Create (or update) one rate limit per host in `urls`; returns their names.
+
+    A flow calls this before requesting `urls`: this process's pacers then expect one request per URL
+    and reserve no more than that (retries beyond it are paced all the same).
+    """
+    names = _upsert_limits(urls, per_second)
+    requests = Counter(host_limit_name(url) for url in urls)
+    for url in {host_limit_name(url): url for url in urls}.values():
+        host_pacer(url, per_second, create=False).expect(requests[host_limit_name(url)])
+    return names
+
+
+def _upsert_limits(urls: list[str], per_second: float) -> list[str]:
     if per_second <= 0:
         raise ValueError(f"requests_per_second must be above 0, got {per_second}")
     names = sorted({host_limit_name(url) for url in urls})
@@ -55,25 +69,28 @@ def ensure_host_rate_limits(urls: list[str], per_second: float) -> list[str]:
     return names
 
 
-_pacers: dict[str, HostPacer] = {}
+_pacers: dict[tuple[str | None, str], HostPacer] = {}
 _pacers_lock = threading.Lock()
 
 
-def host_pacer(url: str, per_second: float) -> HostPacer:
-    """This process's pacer for `url`'s host (one per host, shared by all threads); creates the limit if missing."""
-    name = host_limit_name(url)
+def host_pacer(url: str, per_second: float, create: bool = True) -> HostPacer:
+    """This process's pacer for `url`'s host on the current server (one per host, shared by all threads).
+
+    `create`: create the host's limit if this process has no pacer for it yet.
+    """
+    key = (get_current_settings().api.url, host_limit_name(url))
     with _pacers_lock:
-        if name not in _pacers:
-            ensure_host_rate_limits([url], per_second)
-            _pacers[name] = HostPacer(name)
-        return _pacers[name]
+        if key not in _pacers:
+            if create:
+                _upsert_limits([url], per_second)
+            _pacers[key] = HostPacer(key[1])
+        return _pacers[key]
 
 
 @atexit.register
 def _close_pacers() -> None:
     """At exit, give back the slots this process reserved ahead (a daemon thread would just die)."""
-    for pacer in list(_pacers.values()):
-        pacer.close()
+    Writer.close_all()
 
 
 def wait_for_turn(url: str, per_second: float) -> None:

@@ -29,14 +29,14 @@ from flow_code.kit import demo_shop
 from flow_code.kit.notebook_helpers import most_in_one_second
 from flow_code.kit.processes import PrefectServer
 from flow_code.nike_flow import run_price_check
-from flow_code.pacer import HostPacer
+from flow_code.pacer import HostPacer, Writer
 from flow_code.rate_limits import ensure_host_rate_limits, host_limit_name, limit_slots
 
 pytestmark = [pytest.mark.timing, pytest.mark.usefixtures("rate_server")]
 PER_SECOND = 5.0
 LEAST_SHARE = 0.7  # of R over one process's run (bench/README.md: 0.96 on a quiet machine; 0.78 seen at load 8)
-LEAST_SHARE_SEVERAL_HOSTS = 0.25  # one run, two hosts, on the shared SQLite server: issue 16 is still open here
-LEAST_SHARE_TWO = 0.4  # two processes: the host changes hands, which can take seconds on a busy SQLite server
+LEAST_SHARE_TWO = 0.5  # two processes: the host changes hands, seconds on a busy SQLite server (0.62 seen at load 9)
+TURNS = 30  # per pacer or run, when two share a host: 12 s at 5/s
 
 
 @pytest.fixture(scope="module")
@@ -96,26 +96,28 @@ def test_a_host_limit_holds_seconds_of_slots(shop):
 
 
 def test_two_pacers_share_one_limit():
-    """Two pacers, as two processes have: they share nothing but the limit on the server."""
+    """Two pacers with writers of their own, as two processes have: they share nothing but the limit."""
     name = f"requests-to-test-{uuid.uuid4().hex[:8]}"
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, limit_slots(PER_SECOND), PER_SECOND)
     times, lock = [], threading.Lock()
 
     def take_turns(pacer: HostPacer) -> None:
-        for _ in range(30):
+        pacer.expect(TURNS)  # as a flow's pacers are told (ensure_host_rate_limits)
+        for _ in range(TURNS):
             pacer.wait()
             with lock:
                 times.append(time.time())
 
     threads = [
-        threading.Thread(target=contextvars.copy_context().run, args=(take_turns, HostPacer(name))) for _ in range(2)
+        threading.Thread(target=contextvars.copy_context().run, args=(take_turns, HostPacer(name, Writer())))
+        for _ in range(2)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert len(times) == 60
+    assert len(times) == 2 * TURNS
     check_rate(times, LEAST_SHARE_TWO)
     with get_client(sync_client=True) as client:
         client.delete_global_concurrency_limit_by_name(name)
@@ -142,20 +144,18 @@ def test_each_host_gets_its_own_rate(shop):
         assert all(check.price is not None for check in checks)
         for each in (shop, other_shop):
             assert len(each.request_times()) == 20
-            # Never over the limit at either host; the share each reaches is the open part of issue 16:
-            # on a busy SQLite server the hosts' slot writes collide (bench/README.md: ~30% of 20/s for
-            # 3 hosts, 95% on PostgreSQL; 47% of 5/s seen here on CI-like load).
-            check_rate(each.request_times(), LEAST_SHARE_SEVERAL_HOSTS)
+            # One write reserves slots at both hosts (flow_code/pacer.py), so neither waits for the other.
+            check_rate(each.request_times())
 
 
 def test_two_runs_at_once_share_the_host(shop, rate_server, tmp_path):
     """Two flow runs in two processes (the main job), started together, against one shop."""
-    urls = urls_at(shop, 60)
+    urls = urls_at(shop, 2 * TURNS)
     runs = [main_job(urls[half::2], PER_SECOND, rate_server, tmp_path / "prices.sqlite") for half in (0, 1)]
     for run in runs:
         run.wait(timeout=180)
     assert [run.returncode for run in runs] == [0, 0]
     times = shop.request_times()
-    assert len(times) == 60
+    assert len(times) == 2 * TURNS
     print("\nseconds from the first request:", " ".join(f"{at - times[0]:.1f}" for at in times))
     check_rate(times, LEAST_SHARE_TWO)
