@@ -86,6 +86,10 @@ def temporary_servers_of(pid: int) -> list[int]:
     return found
 
 
+def sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(
     ("signum", "after"),
     [(signal.SIGINT, 1), (signal.SIGINT, 4), (signal.SIGTERM, 4)],
@@ -101,7 +105,11 @@ def test_an_interrupted_main_job_stops_its_temporary_server(tmp_path, signum, af
     env.update(watch.env, HOME=str(tmp_path / "home"), PREFECT_HOME=str(tmp_path / "prefect-home"))
     output = tmp_path / "output"
     with output.open("w") as out:  # a file, not a pipe: a server left running would hold a pipe open
-        job = subprocess.Popen(MAIN_JOB, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # Ctrl-C as in a terminal: a shell running this suite in the background has set SIGINT to "ignore",
+        # and a child inherits that (Python then raises no KeyboardInterrupt).
+        job = subprocess.Popen(
+            MAIN_JOB, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=sigint_as_in_a_terminal
+        )
     try:
         assert wait_until(lambda: temporary_servers_of(job.pid), 120, lambda: job.poll() is None), job.poll()
         time.sleep(after)
