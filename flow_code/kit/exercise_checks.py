@@ -31,7 +31,7 @@ def _last_completed_run(exercise: Exercise, function: str, mentioning: str, how:
         )
     run = runs[0]
     if not run.state.is_completed():
-        raise Hint(f"your last run of {function} ended {run.state.name}: {run.state.message}")
+        raise _ended_badly(run, f"your last run of {function}")
     return run
 
 
