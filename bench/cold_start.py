@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from flow_code.kit.processes import REPO, api_is_healthy, free_port, prefect_command
+from flow_code.kit.processes import REPO, api_is_healthy, children, free_port, prefect_command
 
 RUNS = 3
 # (mark, the stretch that ends there): the first two from the server's process, the others from log lines
@@ -60,12 +60,10 @@ def floor_seconds() -> float:
 
 def server_port(parent: int) -> int | None:
     """The port of the uvicorn process (Prefect's temporary server) that `parent` started, if any yet."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for child in children(parent):
         try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != parent:
-                continue
-            command = (stat.parent / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
+            command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
             continue
         if b"uvicorn" in command and b"--port" in command:
             return int(command[command.index(b"--port") + 1])

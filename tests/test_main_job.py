@@ -1,5 +1,6 @@
 """`python -m flow_code.nike_flow`, the README's main job, run as a user runs it."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from leftovers import Watch
 
 from flow_code import KIT_PREFECT_HOME
 from flow_code.kit.demo_shop import CATALOG
-from flow_code.kit.processes import wait_until
+from flow_code.kit.processes import children, wait_until
 
 MAIN_JOB = [sys.executable, "-m", "flow_code.nike_flow"]
 
@@ -75,14 +76,10 @@ def test_help_lists_the_subcommand_and_describes_every_option():
 def temporary_servers_of(pid: int) -> list[int]:
     """The uvicorn processes (Prefect's temporary server) that process `pid` started."""
     found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            command = (stat.parent / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == pid and b"uvicorn" in command:
-            found.append(int(stat.parent.name))
+    for child in children(pid):
+        with contextlib.suppress(OSError):
+            if b"uvicorn" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
     return found
 
 

@@ -93,7 +93,7 @@ def _stop_all_started() -> None:
 atexit.register(_stop_all_started)
 
 
-def _exit_on_sigterm() -> None:
+def exit_on_sigterm() -> None:
     """SIGTERM ends Python without running `atexit`; make it a normal exit, where nobody else handles it."""
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and _in_main_thread():
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -148,7 +148,7 @@ class BackgroundProcess:
             )
         if owner == os.getpid():
             _started.append(self)
-            _exit_on_sigterm()
+            exit_on_sigterm()
 
     @property
     def running(self) -> bool:
@@ -318,7 +318,8 @@ class PrefectServer:
 # The supervisor -------------------------------------------------------------------------------
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
+    """The processes `pid` started that still run (Linux: /proc), from any of its threads."""
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
         with contextlib.suppress(OSError, ValueError):
@@ -328,11 +329,11 @@ def _children(pid: int) -> list[int]:
 
 def _descendants(pid: int) -> list[int]:
     """Every living process below `pid` (Linux: /proc; elsewhere only what `killpg` reaches)."""
-    found, todo = [], _children(pid)
+    found, todo = [], children(pid)
     while todo:
         child = todo.pop()
         found.append(child)
-        todo += _children(child)
+        todo += children(child)
     return found
 
 
@@ -418,7 +419,7 @@ def supervise(command: list[str], owner: int, remove: list[Path]) -> int:
 
 def _reap_others(child: subprocess.Popen) -> None:
     """Reap adopted orphans that ended, leaving our own command to Popen."""
-    for pid in _children(os.getpid()):
+    for pid in children(os.getpid()):
         if pid != child.pid:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import atexit
 import gc
-import signal
 import sys
 import threading
+
+from flow_code.kit.processes import exit_on_sigterm
 
 _boot: threading.Thread | None = None
 _failure: list[BaseException] = []
@@ -42,8 +43,7 @@ def start_early(argv: list[str] | None = None) -> None:
         from prefect.server.api.server import SubprocessASGIServer
     finally:
         gc.enable()
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    exit_on_sigterm()  # Prefect stops its server at exit: SIGTERM too must be an exit
     _boot = threading.Thread(target=_start, args=(SubprocessASGIServer(),), name="temporary server", daemon=True)
     _boot.start()
     # The interpreter's last garbage collection would walk those objects again at exit (about a second):
