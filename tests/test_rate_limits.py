@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.events.worker import EventsWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flow_code.kit import demo_shop
@@ -50,9 +49,6 @@ def rate_server(rate_server_url):
     """This module's Prefect server, for the test's flow runs and clients (threads started with its context too)."""
     with temporary_settings({PREFECT_API_URL: rate_server_url}):
         yield rate_server_url
-    # Prefect keeps one events worker per process, bound to the API it first sent to: stop it, so the next
-    # test's events (task runs outside flows are recorded from them) go to the session's server, not this one.
-    EventsWorker.drain_all(timeout=10, at_exit=False)
 
 
 def rate(times: list[float]) -> float:
